@@ -1,0 +1,178 @@
+"""The one error hierarchy of elbsync.
+
+Every failure that crosses a module boundary is an :class:`ElbsyncError`. Errors from httpx,
+pydantic and jsonschema are wrapped where they enter (``raise ... from exc``); each handler turns
+these into a reply in exactly one place (:mod:`elbsync.runtime`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ElbsyncError(Exception):
+    """Root of every error elbsync raises on purpose."""
+
+    #: A stable, snake_case label for replies, logs and alarms.
+    code: ClassVar[str] = "internal_error"
+    #: Whether the failure is the caller's fault (a 4xx-style reply) or ours / the cloud's.
+    client_error: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message}
+
+
+class ConfigError(ElbsyncError):
+    """A setting (environment variable or configuration document) is missing or invalid."""
+
+    code = "config_error"
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+class InputError(ElbsyncError):
+    """The caller sent something invalid. ``field`` names where, as a dotted path."""
+
+    code = "invalid_input"
+    client_error = True
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "field": self.field}
+
+
+class PathIdError(InputError):
+    """An id that would be placed in a URL path is not a plain identifier."""
+
+    code = "invalid_id"
+
+
+class NotImplementedYet(ElbsyncError):
+    """A function whose behaviour is not built yet: a clear reply instead of a crash."""
+
+    code = "not_implemented"
+
+
+class DeadlineExceeded(ElbsyncError):
+    """The invocation's remaining time (minus the safety margin) is used up."""
+
+    code = "deadline_exceeded"
+
+
+class RemoteError(ElbsyncError):
+    """A remote service could not be reached or answered with an error."""
+
+    code = "remote_error"
+
+
+class TransportError(RemoteError):
+    """No usable HTTP answer: connection refused or reset, timeout, broken reply."""
+
+    code = "transport_error"
+
+    def __init__(self, message: str, *, operation: str) -> None:
+        super().__init__(f"{operation}: {message}")
+        self.operation = operation
+
+
+class ApiError(RemoteError):
+    """A Huawei Cloud API answered with an error status.
+
+    Carries the HTTP status, Huawei's ``error_code`` / ``error_msg`` and the remote ``request_id``
+    (from the body or the ``X-Request-Id`` header), whichever body style the service uses.
+    """
+
+    code = "api_error"
+
+    def __init__(
+        self,
+        *,
+        operation: str,
+        status: int,
+        error_code: str | None,
+        error_msg: str | None,
+        request_id: str | None,
+    ) -> None:
+        detail = f"{error_code}: {error_msg}" if error_code else (error_msg or "no error body")
+        super().__init__(f"{operation} failed with HTTP {status} ({detail})")
+        self.operation = operation
+        self.status = status
+        self.error_code = error_code
+        self.error_msg = error_msg
+        self.request_id = request_id
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **super().to_dict(),
+            "status": self.status,
+            "error_code": self.error_code,
+            "error_msg": self.error_msg,
+            "request_id": self.request_id,
+        }
+
+
+class BadRequestError(ApiError):
+    code = "bad_request"
+
+
+class AuthError(ApiError):
+    code = "unauthorized"
+
+
+class NotFoundError(ApiError):
+    code = "not_found"
+
+
+class ConflictError(ApiError):
+    code = "conflict"
+
+
+class BusyError(ConflictError):
+    """409 ``ELB.8907``: the load balancer refuses writes while it is not ACTIVE."""
+
+    code = "load_balancer_busy"
+
+
+class QuotaError(ConflictError):
+    """409 ``ELB.8905``: a quota (such as members per pool) is used up."""
+
+    code = "quota_exceeded"
+
+
+class ThrottledError(ApiError):
+    """429, usually ``APIG.0308`` from the API gateway."""
+
+    code = "throttled"
+
+
+class ServerError(ApiError):
+    code = "server_error"
+
+
+def api_error_class(status: int, error_code: str | None) -> type[ApiError]:
+    """The most specific :class:`ApiError` subclass for a status and Huawei error code."""
+    if error_code == "ELB.8907" and status == 409:
+        return BusyError
+    if error_code == "ELB.8905":
+        return QuotaError
+    if status == 429:
+        return ThrottledError
+    if status >= 500:
+        return ServerError
+    by_status: dict[int, type[ApiError]] = {
+        400: BadRequestError,
+        401: AuthError,
+        403: AuthError,
+        404: NotFoundError,
+        409: ConflictError,
+    }
+    return by_status.get(status, ApiError)

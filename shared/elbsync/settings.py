@@ -1,0 +1,118 @@
+"""Settings: the one place elbsync reads the environment.
+
+Every variable is documented in the README. A bad value fails fast with a :class:`ConfigError`
+naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from elbsync.errors import ConfigError
+
+_DEFAULT_ENDPOINT = "https://{service}.{region}.myhuaweicloud.com"
+_STATE_SCHEMES = ("file://", "obs://", "s3://")
+
+# Field name -> environment variable(s), first one set wins.
+_VARIABLES: dict[str, tuple[str, ...]] = {
+    "region": ("ELBSYNC_REGION",),
+    "project_id": ("ELBSYNC_PROJECT_ID", "RUNTIME_PROJECT_ID"),
+    "elb_endpoint": ("ELBSYNC_ELB_ENDPOINT",),
+    "as_endpoint": ("ELBSYNC_AS_ENDPOINT",),
+    "ecs_endpoint": ("ELBSYNC_ECS_ENDPOINT",),
+    "state_url": ("ELBSYNC_STATE_URL",),
+    "obs_endpoint": ("ELBSYNC_OBS_ENDPOINT",),
+    "access_key": ("HUAWEICLOUD_SDK_AK",),
+    "secret_key": ("HUAWEICLOUD_SDK_SK",),
+    "security_token": ("HUAWEICLOUD_SDK_SECURITY_TOKEN",),
+    "log_format": ("ELBSYNC_LOG_FORMAT",),
+    "log_level": ("ELBSYNC_LOG_LEVEL",),
+    "http_timeout": ("ELBSYNC_HTTP_TIMEOUT",),
+    "max_attempts": ("ELBSYNC_MAX_ATTEMPTS",),
+    "deadline_margin_ms": ("ELBSYNC_DEADLINE_MARGIN_MS",),
+    "function_name": ("RUNTIME_FUNC_NAME",),
+}
+
+
+class Settings(BaseModel):
+    """Configuration of one function instance, read once from the environment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    region: str | None = Field(default=None, pattern=r"^[a-z0-9-]+$")
+    project_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    elb_endpoint: str | None = None
+    as_endpoint: str | None = None
+    ecs_endpoint: str | None = None
+    state_url: str = "file://.elbsync-state"
+    obs_endpoint: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    security_token: str | None = None
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    http_timeout: float = Field(default=10.0, gt=0, le=300)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    deadline_margin_ms: int = Field(default=1500, ge=0, le=60_000)
+    function_name: str | None = None
+
+    @field_validator("elb_endpoint", "as_endpoint", "ecs_endpoint", "obs_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url(cls, value: str) -> str:
+        if not value.startswith(_STATE_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(_STATE_SCHEMES)}, got {value!r}")
+        return value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from ``environ`` (the process environment by default)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        for field_name, names in _VARIABLES.items():
+            for name in names:
+                raw = env.get(name)
+                if raw is not None and raw.strip() != "":
+                    values[field_name] = raw.strip()
+                    sources[field_name] = name
+                    break
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field_name = str(first["loc"][0]) if first["loc"] else ""
+            variable = sources.get(field_name, _VARIABLES.get(field_name, (field_name,))[0])
+            raise ConfigError(variable, first["msg"]) from exc
+
+    def endpoint(self, service: Literal["elb", "as", "ecs"]) -> str:
+        """The base URL of ``service``: the explicit variable, else derived from the region."""
+        explicit = {"elb": self.elb_endpoint, "as": self.as_endpoint, "ecs": self.ecs_endpoint}
+        if explicit[service]:
+            return str(explicit[service])
+        if not self.region:
+            variable = f"ELBSYNC_{service.upper()}_ENDPOINT"
+            raise ConfigError("ELBSYNC_REGION", f"is required unless {variable} is set")
+        return _DEFAULT_ENDPOINT.format(service=service, region=self.region)
+
+    def require_project_id(self) -> str:
+        if not self.project_id:
+            raise ConfigError("ELBSYNC_PROJECT_ID", "is required (or RUNTIME_PROJECT_ID in the cloud)")
+        return self.project_id

@@ -1,0 +1,5 @@
+"""Shared pytest setup. Fixture modules live in tests/fixtures/ and are registered here."""
+
+pytest_plugins: list[str] = [
+    # One line per fixture module, e.g. "tests.fixtures.emulator".
+]

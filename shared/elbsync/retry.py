@@ -27,7 +27,7 @@ class RetryPolicy:
     max_delay: float = 5.0
 
     def delay(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (retry_number - 1)))
+        ceiling: float = min(self.max_delay, self.base_delay * 2.0 ** (retry_number - 1))
         return ceiling * rng()
 
 

@@ -114,5 +114,6 @@ class Settings(BaseModel):
 
     def require_project_id(self) -> str:
         if not self.project_id:
-            raise ConfigError("ELBSYNC_PROJECT_ID", "is required (or RUNTIME_PROJECT_ID in the cloud)")
+            problem = "is required (or RUNTIME_PROJECT_ID in the cloud)"
+            raise ConfigError("ELBSYNC_PROJECT_ID", problem)
         return self.project_id

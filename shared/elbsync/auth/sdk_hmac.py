@@ -78,7 +78,8 @@ def signature(secret_key: str, to_sign: str) -> str:
 
 
 def authorization_header(access_key: str, signed_headers: list[str], sig: str) -> str:
-    return f"{ALGORITHM} Access={access_key}, SignedHeaders={';'.join(signed_headers)}, Signature={sig}"
+    signed = ";".join(signed_headers)
+    return f"{ALGORITHM} Access={access_key}, SignedHeaders={signed}, Signature={sig}"
 
 
 _AUTH_RE = re.compile(
@@ -119,7 +120,7 @@ def request_query_pairs(request: httpx.Request) -> list[tuple[str, str]]:
 
 
 def request_payload_hash(request: httpx.Request) -> str:
-    declared = request.headers.get(CONTENT_SHA256_HEADER)
+    declared: str | None = request.headers.get(CONTENT_SHA256_HEADER)
     if declared is not None:
         return declared
     return hashlib.sha256(request.content).hexdigest()

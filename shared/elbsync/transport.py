@@ -1,0 +1,274 @@
+"""The shared HTTP setup every Huawei Cloud API call goes through.
+
+One ``httpx.Client`` per process (created on first use and reused by warm invocations), and a
+per-invocation :class:`ApiSession` that adds credentials, the deadline, bounded retries, typed
+errors and the before/after log lines of remote writes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
+
+import httpx
+import structlog
+
+from elbsync.deadline import Deadline
+from elbsync.errors import (
+    ApiError,
+    BusyError,
+    PathIdError,
+    ServerError,
+    ThrottledError,
+    TransportError,
+    api_error_class,
+)
+from elbsync.retry import RetryPolicy, Sleep, call_with_retry
+
+Method = Literal["GET", "POST", "PUT", "DELETE"]
+QueryValue = str | int | bool | Sequence[str | int]
+JsonObject = dict[str, object]
+
+USER_AGENT = "elbsync/0.1 (+httpx)"
+
+_log = structlog.get_logger("elbsync.transport")
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+# Ids that reach a URL path: letters, digits, '-', '_' and '.', never '..' nor a separator.
+_PATH_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
+
+
+def shared_client(*, timeout: float = 10.0) -> httpx.Client:
+    """The process-wide client: connection pool and TLS context are paid for once."""
+    global _client
+    with _client_lock:
+        if _client is None or _client.is_closed:
+            _client = httpx.Client(
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+                headers={"User-Agent": USER_AGENT},
+            )
+        return _client
+
+
+def path_id(value: str, name: str) -> str:
+    """Return ``value`` if it is safe as one URL path segment, else raise :class:`PathIdError`."""
+    if not isinstance(value, str) or not _PATH_ID.match(value) or ".." in value:
+        raise PathIdError(f"not a valid id: {value!r}", field=name)
+    return value
+
+
+def _error_fields(body: object) -> tuple[str | None, str | None, str | None]:
+    """(error_code, error_msg, request_id) from a v3 body or an older ``{"error": {...}}`` one."""
+    if not isinstance(body, dict):
+        return None, None, None
+    request_id = body.get("request_id")
+    nested = body.get("error")
+    source = nested if isinstance(nested, dict) else body
+    code = source.get("error_code", source.get("code"))
+    message = source.get("error_msg", source.get("message"))
+    return (
+        str(code) if code is not None else None,
+        str(message) if message is not None else None,
+        str(request_id) if request_id is not None else None,
+    )
+
+
+def api_error(response: httpx.Response, operation: str) -> ApiError:
+    """The typed error for an unsuccessful ``response``."""
+    try:
+        body: object = response.json()
+    except ValueError:
+        body = None
+    code, message, request_id = _error_fields(body)
+    if message is None and response.content and body is None:
+        message = response.text[:200]
+    request_id = request_id or response.headers.get("X-Request-Id")
+    cls = api_error_class(response.status_code, code)
+    return cls(
+        operation=operation,
+        status=response.status_code,
+        error_code=code,
+        error_msg=message,
+        request_id=request_id,
+    )
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """A server-advised wait (``Retry-After`` in seconds) on a failed reply, if any."""
+    if isinstance(exc, _ApiFailure):
+        value = exc.response.headers.get("Retry-After", "")
+        if value.isdigit():
+            return float(value)
+    return None
+
+
+class _ApiFailure(Exception):
+    """Internal carrier for a typed error plus the response it came from (for Retry-After)."""
+
+    def __init__(self, error: ApiError, response: httpx.Response) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.response = response
+
+
+class ApiSession:
+    """Credentials, deadline and retry policy of one invocation over the shared client."""
+
+    def __init__(
+        self,
+        *,
+        auth: httpx.Auth,
+        deadline: Deadline,
+        client: httpx.Client | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.auth = auth
+        self.deadline = deadline
+        self.client = client if client is not None else shared_client()
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng
+
+    def call(
+        self,
+        method: Method,
+        url: str,
+        *,
+        operation: str,
+        params: Mapping[str, QueryValue] | None = None,
+        json_body: Mapping[str, object] | None = None,
+        expect: Sequence[int] = (200,),
+    ) -> JsonObject:
+        """Send one API request with retries; return the decoded JSON object (``{}`` if none).
+
+        Retried: connection errors, 429, 5xx, and 409 ``ELB.8907`` (load balancer busy) for
+        writes. Never retried: any other 4xx. No attempt starts once the deadline has passed.
+        """
+        write = method != "GET"
+        if write:
+            _log.info("remote_write_started", operation=operation)
+
+        def attempt() -> httpx.Response:
+            self.deadline.check(operation)
+            return self._send_once(method, url, operation, params, json_body, expect)
+
+        def should_retry(exc: Exception) -> bool:
+            if isinstance(exc, TransportError):
+                return True
+            if isinstance(exc, _ApiFailure):
+                err = exc.error
+                return isinstance(err, ThrottledError | ServerError) or (
+                    write and isinstance(err, BusyError)
+                )
+            return False
+
+        def on_retry(exc: Exception, number: int, wait: float) -> None:
+            _log.warning(
+                "remote_call_retrying",
+                operation=operation,
+                retry=number,
+                wait_s=round(wait, 3),
+                reason=exc.error.code if isinstance(exc, _ApiFailure) else "transport_error",
+                remote_request_id=exc.error.request_id if isinstance(exc, _ApiFailure) else None,
+            )
+
+        try:
+            response = call_with_retry(
+                attempt,
+                should_retry=should_retry,
+                deadline=self.deadline,
+                policy=self.policy,
+                sleep=self._sleep,
+                rng=self._rng,
+                retry_after=_retry_after,
+                on_retry=on_retry,
+            )
+        except _ApiFailure as failure:
+            if write:
+                _log.warning(
+                    "remote_write_failed",
+                    operation=operation,
+                    status=failure.error.status,
+                    error_code=failure.error.error_code,
+                    remote_request_id=failure.error.request_id,
+                )
+            raise failure.error from None
+        body = _json_object(response, operation)
+        if write:
+            _log.info(
+                "remote_write_finished",
+                operation=operation,
+                status=response.status_code,
+                remote_request_id=body.get("request_id") or response.headers.get("X-Request-Id"),
+            )
+        return body
+
+    def _send_once(
+        self,
+        method: Method,
+        url: str,
+        operation: str,
+        params: Mapping[str, QueryValue] | None,
+        json_body: Mapping[str, object] | None,
+        expect: Sequence[int],
+    ) -> httpx.Response:
+        remaining = self.deadline.remaining()
+        read = min(remaining, _read_timeout(self.client))
+        timeout = httpx.Timeout(read, connect=min(remaining, 5.0))
+        content = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
+        headers = {"Accept": "application/json"}
+        if content is not None:
+            headers["Content-Type"] = "application/json;charset=UTF-8"
+        try:
+            request = self.client.build_request(
+                method,
+                url,
+                params=_query(params),
+                content=content,
+                headers=headers,
+                timeout=timeout,
+            )
+            response = self.client.send(request, auth=self.auth)
+        except httpx.TransportError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}", operation=operation) from exc
+        if response.status_code in expect:
+            return response
+        raise _ApiFailure(api_error(response, operation), response)
+
+
+def _read_timeout(client: httpx.Client) -> float:
+    configured = client.timeout.read
+    return configured if configured is not None else 30.0
+
+
+def _query(params: Mapping[str, QueryValue] | None) -> httpx.QueryParams | None:
+    if not params:
+        return None
+    pairs: list[tuple[str, str | int | float | bool | None]] = []
+    for key, value in params.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            text = str(item).lower() if isinstance(item, bool) else str(item)
+            pairs.append((key, text))
+    return httpx.QueryParams(pairs)
+
+
+def _json_object(response: httpx.Response, operation: str) -> JsonObject:
+    if not response.content:
+        return {}
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise TransportError("reply is not JSON", operation=operation) from exc
+    if not isinstance(body, dict):
+        raise TransportError("reply is not a JSON object", operation=operation)
+    return body

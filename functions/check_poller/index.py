@@ -1,0 +1,11 @@
+"""check_poller: the timer function that finishes everything that waits (check jobs, health
+gates, drains, expiry)."""
+
+from __future__ import annotations
+
+from elbsync.context import FunctionContext
+from elbsync.runtime import Event, Reply, not_implemented, run
+
+
+def handler(event: Event, context: FunctionContext) -> Reply:
+    return run("check_poller", event, context, not_implemented)

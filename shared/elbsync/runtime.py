@@ -1,0 +1,179 @@
+"""What every handler shares: settings, logging, deadline, clients, and the one place where
+errors become a reply.
+
+A handler in ``functions/<name>/index.py`` is one line: ``return run(NAME, event, context,
+work)``, where ``work(invocation, event)`` returns the reply body.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import structlog
+
+from elbsync.context import FunctionContext
+from elbsync.credentials import Credentials
+from elbsync.deadline import Deadline
+from elbsync.errors import ElbsyncError, NotImplementedYet
+from elbsync.logs import bind_invocation, configure
+from elbsync.retry import RetryPolicy
+from elbsync.settings import Settings
+from elbsync.transport import ApiSession, shared_client
+
+if TYPE_CHECKING:
+    from elbsync.autoscaling import AutoScalingClient
+    from elbsync.ecs import EcsClient
+    from elbsync.elb import ElbClient
+
+Event = Mapping[str, object]
+Reply = dict[str, object]
+Work = Callable[["Invocation", Event], Reply]
+
+_log = structlog.get_logger("elbsync.runtime")
+_warm = False
+
+
+@functools.cache
+def load_settings() -> Settings:
+    """Settings of this function instance, read once (``cache_clear()`` re-reads them)."""
+    return Settings.from_env()
+
+
+@dataclass
+class Invocation:
+    """One handler call: its settings, deadline, credentials and lazily built API clients."""
+
+    function_name: str
+    request_id: str
+    settings: Settings
+    deadline: Deadline
+    context: FunctionContext | None
+    _session: ApiSession | None = field(default=None, repr=False)
+
+    def session(self) -> ApiSession:
+        if self._session is None:
+            credentials = Credentials.resolve(self.context, self.settings)
+            self._session = ApiSession(
+                auth=credentials.api_auth(self.settings.project_id),
+                deadline=self.deadline,
+                client=shared_client(timeout=self.settings.http_timeout),
+                policy=RetryPolicy(max_attempts=self.settings.max_attempts),
+            )
+        return self._session
+
+    def elb(self) -> ElbClient:
+        from elbsync.elb import ElbClient
+
+        return ElbClient(
+            self.session(),
+            endpoint=self.settings.endpoint("elb"),
+            project_id=self.settings.require_project_id(),
+        )
+
+    def autoscaling(self) -> AutoScalingClient:
+        from elbsync.autoscaling import AutoScalingClient
+
+        return AutoScalingClient(
+            self.session(),
+            endpoint=self.settings.endpoint("as"),
+            project_id=self.settings.require_project_id(),
+        )
+
+    def ecs(self) -> EcsClient:
+        from elbsync.ecs import EcsClient
+
+        return EcsClient(
+            self.session(),
+            endpoint=self.settings.endpoint("ecs"),
+            project_id=self.settings.require_project_id(),
+        )
+
+
+def correlation_id(event: Event, fallback: str) -> str:
+    """The id that ties this call to its cause: SMN message id, CloudEvent id or HTTP header."""
+    records = event.get("record")
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        smn = records[0].get("smn")
+        if isinstance(smn, dict) and isinstance(smn.get("message_id"), str):
+            return str(smn["message_id"])
+    if isinstance(event.get("specversion"), str) and isinstance(event.get("id"), str):
+        return str(event["id"])
+    headers = event.get("headers")
+    if isinstance(headers, dict):
+        for name in ("x-correlation-id", "idempotency-key", "x-request-id"):
+            if isinstance(headers.get(name), str):
+                return str(headers[name])
+    return fallback
+
+
+def error_reply(error: ElbsyncError) -> Reply:
+    return {"ok": False, "error": error.to_dict()}
+
+
+def run(
+    function_name: str,
+    event: Event,
+    context: FunctionContext,
+    work: Work,
+    *,
+    shape_error: Callable[[ElbsyncError], Reply] = error_reply,
+) -> Reply:
+    """Run ``work`` as one invocation of ``function_name``; errors become a reply here only.
+
+    Errors elbsync raises on purpose are answered with ``shape_error``; anything else is a bug:
+    it is logged (redacted) and re-raised so the platform records a failed invocation.
+    """
+    global _warm
+    cold_start, _warm = not _warm, True
+    started = time.monotonic()
+    request_id = context.getRequestID()
+    try:
+        settings = load_settings()
+    except ElbsyncError as exc:
+        configure()
+        _log.error("invalid_configuration", error=exc.to_dict())
+        return shape_error(exc)
+    configure(fmt=settings.log_format, level=settings.log_level)
+    bind_invocation(
+        function_name=function_name,
+        request_id=request_id,
+        cold_start=cold_start,
+        correlation_id=correlation_id(event, request_id),
+    )
+    invocation = Invocation(
+        function_name=function_name,
+        request_id=request_id,
+        settings=settings,
+        deadline=Deadline.from_remaining_ms(
+            context.getRemainingTimeInMilliSeconds(), margin_ms=settings.deadline_margin_ms
+        ),
+        context=context,
+    )
+    outcome: Literal["ok", "error", "crash"] = "crash"
+    try:
+        reply = work(invocation, event)
+        outcome = "ok"
+        return reply
+    except ElbsyncError as exc:
+        outcome = "error"
+        log = _log.warning if exc.client_error else _log.error
+        log("invocation_failed", error=exc.to_dict())
+        return shape_error(exc)
+    except Exception:
+        _log.exception("invocation_crashed")
+        raise
+    finally:
+        _log.info(
+            "invocation_finished",
+            outcome=outcome,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+
+
+def not_implemented(invocation: Invocation, event: Event) -> Reply:
+    """Placeholder work for a function whose behaviour is not built yet."""
+    raise NotImplementedYet(f"{invocation.function_name} is not implemented yet")

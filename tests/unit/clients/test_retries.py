@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from elbsync.elb import ElbClient, NewMember
+from elbsync.errors import (
+    AuthError,
+    BadRequestError,
+    BusyError,
+    ConflictError,
+    NotFoundError,
+    ServerError,
+    ThrottledError,
+    TransportError,
+)
+
+from tests.unit.clients.conftest import FakeClock
+from tests.unit.clients.fake_cloud import Failure, FakeCloud
+
+THROTTLED = Failure(429, {"error_code": "APIG.0308", "error_msg": "too many", "request_id": "r1"})
+UNAVAILABLE = Failure(503, {"error_code": "ELB.0503", "error_msg": "unavailable"})
+BUSY = Failure(409, {"error_code": "ELB.8907", "error_msg": "lb busy", "request_id": "r2"})
+MEMBER = [NewMember(address="10.0.0.1", protocol_port=80)]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [THROTTLED, UNAVAILABLE, Failure(500, {}), BUSY, httpx.ConnectError("refused")],
+    ids=["throttled-429", "unavailable-503", "500-empty-body", "busy-409", "connection-refused"],
+)
+def test_a_write_is_retried_after_transient_failures_and_applied_once(
+    elb: ElbClient, cloud: FakeCloud, clock: FakeClock, failure: Failure | Exception
+) -> None:
+    cloud.fail_next(failure, failure)
+
+    results = elb.batch_add("pool-1", MEMBER)
+
+    assert [r.ret_status for r in results] == ["successful"]
+    assert cloud.calls["elb.batch_add"] == 3
+    assert len(cloud.pools["pool-1"]) == 1
+    assert clock.sleeps == [0.5, 1.0]  # full jitter with rng=1.0 gives the ceiling
+
+
+def test_backoff_grows_exponentially_up_to_the_cap(
+    elb: ElbClient, cloud: FakeCloud, clock: FakeClock
+) -> None:
+    cloud.fail_next(*[UNAVAILABLE] * 5)
+
+    elb.list_members("pool-1")
+
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 4.0]
+
+
+def test_retry_after_from_the_server_is_honoured(
+    elb: ElbClient, cloud: FakeCloud, clock: FakeClock
+) -> None:
+    cloud.fail_next(Failure(429, {"error_code": "APIG.0308"}, headers={"Retry-After": "3"}))
+
+    elb.list_members("pool-1")
+
+    assert clock.sleeps == [3.0]
+
+
+def test_busy_is_not_retried_for_reads(elb: ElbClient, cloud: FakeCloud) -> None:
+    cloud.fail_next(BUSY)
+
+    with pytest.raises(BusyError):
+        elb.list_members("pool-1")
+    assert cloud.calls["elb.list_members"] == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "error_type"),
+    [
+        (Failure(400, {"error_code": "ELB.8902", "error_msg": "bad"}), BadRequestError),
+        (Failure(401, {"error_code": "APIG.1002", "error_msg": "bad sig"}), AuthError),
+        (Failure(403, {"error_code": "ELB.1101", "error_msg": "denied"}), AuthError),
+        (Failure(409, {"error_code": "ELB.8905", "error_msg": "quota"}), ConflictError),
+    ],
+    ids=["400", "401", "403", "409-quota"],
+)
+def test_other_client_errors_are_never_retried(
+    elb: ElbClient, cloud: FakeCloud, failure: Failure, error_type: type[Exception]
+) -> None:
+    cloud.fail_next(failure)
+
+    with pytest.raises(error_type):
+        elb.batch_add("pool-1", MEMBER)
+    assert cloud.calls["elb.batch_add"] == 1
+    assert cloud.pools["pool-1"] == []
+
+
+def test_retries_stop_before_the_deadline(
+    elb: ElbClient, cloud: FakeCloud, clock: FakeClock
+) -> None:
+    cloud.fail_next(*[UNAVAILABLE] * 50)
+    started = clock.now
+
+    with pytest.raises(ServerError) as info:
+        elb.list_members("pool-1")
+
+    assert clock.now - started < 30.0  # the session's deadline
+    assert info.value.status == 503
+    assert cloud.calls["elb.list_members"] == 6  # the attempt budget ran out first
+
+
+def test_a_short_deadline_cuts_retries_short(cloud: FakeCloud, clock: FakeClock) -> None:
+    from elbsync.auth import TokenAuth
+    from elbsync.deadline import Deadline
+    from elbsync.retry import RetryPolicy
+    from elbsync.transport import ApiSession
+
+    session = ApiSession(
+        auth=TokenAuth("token"),
+        deadline=Deadline.after(2.0, clock=clock),
+        client=httpx.Client(transport=cloud.transport()),
+        policy=RetryPolicy(max_attempts=10, base_delay=0.5, max_delay=4.0),
+        sleep=clock.sleep,
+        rng=lambda: 1.0,
+    )
+    client = ElbClient(session, endpoint="https://elb.example", project_id="p1")
+    cloud.fail_next(*[THROTTLED] * 10)
+
+    with pytest.raises(ThrottledError) as info:
+        client.list_members("pool-1")
+
+    assert clock.sleeps == [0.5, 1.0]  # a third wait (2.0 s) would pass the deadline
+    assert info.value.request_id == "r1"
+    assert cloud.calls["elb.list_members"] == 3
+
+
+def test_connection_errors_that_persist_become_a_transport_error(
+    elb: ElbClient, cloud: FakeCloud
+) -> None:
+    cloud.fail_next(*[httpx.ConnectError("refused")] * 6)
+
+    with pytest.raises(TransportError, match=r"elb\.list_members"):
+        elb.list_members("pool-1")
+
+
+def test_older_error_bodies_are_typed_too(elb: ElbClient, cloud: FakeCloud) -> None:
+    cloud.fail_next(
+        Failure(
+            404, {"error": {"code": "ELB.8904", "message": "pool gone"}}, {"X-Request-Id": "h1"}
+        )
+    )
+
+    with pytest.raises(NotFoundError, match="pool gone") as info:
+        elb.list_members("pool-1")
+
+    assert (info.value.error_code, info.value.request_id) == ("ELB.8904", "h1")

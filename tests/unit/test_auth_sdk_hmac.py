@@ -514,11 +514,6 @@ def test_the_signature_changes_with_the_secret_key_but_not_the_signed_header_lis
     assert other.split(", Signature=")[0] == case.authorization.split(", Signature=")[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="huaweicloudsdkcore's Signer leaves header names containing '_' out of "
-    "SignedHeaders; AkSkAuth signs them (proposed fix reported, not yet applied)",
-)
 def test_header_names_with_underscores_are_left_unsigned_like_the_sdk() -> None:
     request = httpx.Request(
         "GET", f"{BASE}/v3/p/elb/pools", headers={"X-Sdk-Date": DATE, "X_Custom": "v"}
@@ -531,11 +526,6 @@ def test_header_names_with_underscores_are_left_unsigned_like_the_sdk() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="httpx writes a space in params as '+', which Huawei's verifier reads as a literal "
-    "plus; the SDK sends its canonical query instead (proposed fix reported, not yet applied)",
-)
 def test_the_query_is_sent_exactly_as_it_was_signed() -> None:
     request = httpx.Request(
         "GET", f"{BASE}/v3/p/elb/members", params={"name": "web 01"}, headers={"X-Sdk-Date": DATE}

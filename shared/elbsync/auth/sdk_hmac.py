@@ -168,18 +168,23 @@ class AkSkAuth(httpx.Auth):
         if "Host" not in headers:
             headers["Host"] = request.url.netloc.decode("ascii")
         headers.pop("Authorization", None)
+        # Send the query exactly as it is signed, as Huawei's SDK does: httpx writes a space as
+        # "+", which the gateway's verifier would read back as a literal plus.
+        pairs = request_query_pairs(request)
+        request.url = request.url.copy_with(query=canonical_query(pairs).encode("ascii") or None)
 
         values: dict[str, str] = {}
         for raw_name, raw_value in headers.raw:
             name = header_text(raw_name).lower()
-            if name not in _UNSIGNED_HEADERS:
+            # Names with "_" are dropped by many proxies; Huawei's SDK never signs them.
+            if name not in _UNSIGNED_HEADERS and "_" not in name:
                 text = header_text(raw_value)
                 values[name] = f"{values[name]},{text}" if name in values else text
         signed = sorted(values)
         canonical = canonical_request(
             method=request.method,
             raw_path=request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
-            query=request_query_pairs(request),
+            query=pairs,
             headers=values,
             signed_headers=signed,
             payload_hash=request_payload_hash(request),

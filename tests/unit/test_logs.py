@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import structlog
+from elbsync.logs import REDACTED, bind_invocation, configure, redact, register_secret
+
+
+@pytest.fixture
+def json_lines() -> io.StringIO:
+    stream = io.StringIO()
+    configure(fmt="json", level="debug", stream=stream, force=True)
+    yield stream
+    configure(force=True)
+
+
+def lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_every_line_carries_the_invocation_fields(json_lines: io.StringIO) -> None:
+    bind_invocation(function_name="fn", request_id="req-1", cold_start=True, correlation_id="c-1")
+    log = structlog.get_logger()
+    log.info("first")
+    log.warning("second", pool_id="p")
+
+    for line in lines(json_lines):
+        assert (line["function_name"], line["request_id"], line["cold_start"]) == (
+            "fn",
+            "req-1",
+            True,
+        )
+        assert line["correlation_id"] == "c-1"
+
+
+def test_a_new_invocation_forgets_the_previous_context(json_lines: io.StringIO) -> None:
+    bind_invocation(function_name="fn", request_id="req-1", cold_start=True, correlation_id="c-1")
+    structlog.contextvars.bind_contextvars(pool_id="p-1")
+    bind_invocation(function_name="fn", request_id="req-2", cold_start=False, correlation_id="c-2")
+    structlog.get_logger().info("again")
+
+    (line,) = lines(json_lines)
+    assert line["request_id"] == "req-2"
+    assert line["cold_start"] is False
+    assert "pool_id" not in line
+
+
+SIGNED = (
+    "SDK-HMAC-SHA256 Access=AKIDEXAMPLE123, SignedHeaders=host;x-sdk-date, "
+    "Signature=4f5e0c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f"
+)
+
+
+@pytest.mark.parametrize(
+    ("event", "secret"),
+    [
+        ({"headers": {"Authorization": SIGNED}}, "4f5e0c2b9a8d7e6f"),
+        ({"headers": {"Authorization": SIGNED}}, "AKIDEXAMPLE123"),
+        ({"error": f"request failed: {SIGNED}"}, "4f5e0c2b9a8d7e6f"),
+        ({"config": {"secret_key": "sk-very-secret"}}, "sk-very-secret"),
+        ({"creds": [{"access_key": "AKPLAIN"}]}, "AKPLAIN"),
+        ({"X-Auth-Token": "MIIabc"}, "MIIabc"),
+        ({"text": "x-security-token: tok-123456 sent"}, "tok-123456"),
+        ({"text": "Authorization: OBS AKOBS:c2lnbmF0dXJl"}, "c2lnbmF0dXJl"),
+        ({"url": "https://b.obs/x?AccessKeyId=AKQ&Signature=abc%2B&Expires=1"}, "abc%2B"),
+        ({"text": "token " + "MII" + "A" * 120}, "A" * 120),
+    ],
+    ids=[
+        "auth-signature",
+        "auth-access-key",
+        "signature-in-text",
+        "secret-key-field",
+        "nested-access-key",
+        "auth-token-header",
+        "token-in-text",
+        "obs-signature",
+        "presigned-url",
+        "iam-token-in-text",
+    ],
+)
+def test_secrets_are_redacted_wherever_they_appear(event: dict[str, object], secret: str) -> None:
+    cleaned = redact(None, "info", dict(event))
+
+    assert secret not in json.dumps(cleaned)
+    assert REDACTED in json.dumps(cleaned)
+
+
+def test_registered_secret_values_are_redacted_anywhere(json_lines: io.StringIO) -> None:
+    register_secret("temporary-token-value-42")
+    structlog.get_logger().error("boom", detail="sent temporary-token-value-42 to obs")
+
+    text = json_lines.getvalue()
+    assert "temporary-token-value-42" not in text
+    assert "boom" in text
+
+
+def test_ordinary_fields_survive_redaction() -> None:
+    event = {"event": "remote_write_finished", "remote_request_id": "abc", "pool_id": "p-1"}
+
+    assert redact(None, "info", dict(event)) == event
+
+
+def test_exception_tracebacks_are_redacted(json_lines: io.StringIO) -> None:
+    try:
+        raise RuntimeError(f"signing failed: {SIGNED}")
+    except RuntimeError:
+        structlog.get_logger().exception("crashed")
+
+    (line,) = lines(json_lines)
+    assert "4f5e0c2b9a8d7e6f" not in str(line["exception"])
+    assert "RuntimeError" in str(line["exception"])

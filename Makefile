@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit clean
+.PHONY: demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "elbsync needs Python 3.10 or newer")'
@@ -28,6 +28,9 @@ unit: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/cold_start.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,121 @@
+"""Trigger envelopes: SMN ``record[]``, EventGrid ``{"events": [...]}`` or one CloudEvent.
+
+:func:`unwrap` turns any of them into :class:`Inbound` items, one per event, each validated
+against its published schema. An unknown shape is refused with a message that names the shapes
+accepted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+from elbsync.errors import InputError
+from elbsync.inbound.validation import check
+
+Source = Literal["smn", "eventgrid", "direct"]
+
+EXPECTED = (
+    'expected an SMN trigger event {"record": [...]}, an EventGrid event {"events": [...]}, '
+    'or one CloudEvent {"specversion": "1.0", "id": ..., "type": ..., "data": {...}}'
+)
+CLOUDEVENT_SCHEMA = "cloudevent.schema.json"
+SMN_SCHEMA = "smn-record.schema.json"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One event out of an envelope, with the path it came from (for error messages)."""
+
+    event_id: str
+    type: str
+    data: Mapping[str, object]
+    source: Source
+    at: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An event of the envelope that could not be read: the others still run."""
+
+    at: str
+    error: InputError
+
+
+def unwrap(event: object) -> list[Inbound | Rejected]:
+    if not isinstance(event, Mapping):
+        raise InputError(EXPECTED)
+    if "record" in event:
+        records = event["record"]
+        if not isinstance(records, list) or not records:
+            raise InputError("must be a non-empty list of SMN records", field="record")
+        return [
+            _guard(f"record[{i}]", partial(_smn, f"record[{i}]", item))
+            for i, item in enumerate(records)
+        ]
+    if "events" in event:
+        events = event["events"]
+        if not isinstance(events, list) or not events:
+            raise InputError("must be a non-empty list of CloudEvents", field="events")
+        return [
+            _guard(f"events[{i}]", partial(_cloudevent, f"events[{i}]", item, "eventgrid"))
+            for i, item in enumerate(events)
+        ]
+    if "specversion" in event:
+        source: Source = "eventgrid" if str(event.get("source", "")).startswith("HC.") else "direct"
+        return [_guard("", partial(_cloudevent, "", event, source))]
+    raise InputError(EXPECTED)
+
+
+def _guard(at: str, read: Callable[[], Inbound]) -> Inbound | Rejected:
+    try:
+        return read()
+    except InputError as exc:
+        return Rejected(at=at or "(event)", error=exc)
+
+
+def _smn(at: str, record: object) -> Inbound:
+    check(record, SMN_SCHEMA, at=at)
+    assert isinstance(record, Mapping)
+    smn = record["smn"]
+    assert isinstance(smn, Mapping)
+    message_at = f"{at}.smn.message"
+    try:
+        message = json.loads(str(smn["message"]))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"is not JSON ({exc.msg})", field=message_at) from exc
+    if not isinstance(message, dict) or message.get("service") != "AutoScaling":
+        raise InputError(
+            "is not an Auto Scaling lifecycle notification (service must be AutoScaling)",
+            field=message_at,
+        )
+    from elbsync.inbound.lifecycle import EVENT_TYPE, SCHEMA_FILE
+
+    check(message, SCHEMA_FILE, at=message_at)
+    return Inbound(
+        event_id=str(smn["message_id"]),
+        type=EVENT_TYPE,
+        data=message,
+        source="smn",
+        at=message_at,
+    )
+
+
+def _cloudevent(at: str, event: object, source: Source) -> Inbound:
+    from elbsync.inbound.deployments import DEPLOYMENT_TYPES
+
+    check(event, CLOUDEVENT_SCHEMA, at=at)
+    assert isinstance(event, Mapping)
+    kind = str(event["type"])
+    type_at = f"{at}.type" if at else "type"
+    if kind not in DEPLOYMENT_TYPES:
+        known = ", ".join(sorted(DEPLOYMENT_TYPES))
+        raise InputError(f"unknown event type {kind!r}; expected one of {known}", field=type_at)
+    data_at = f"{at}.data" if at else "data"
+    data = event["data"]
+    check(data, DEPLOYMENT_TYPES[kind][1], at=data_at)
+    assert isinstance(data, Mapping)
+    return Inbound(event_id=str(event["id"]), type=kind, data=data, source=source, at=data_at)

@@ -7,6 +7,8 @@ calls with a given status and body, so tests assert on what the fake now holds.
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,6 +34,12 @@ class FakeCloud:
         self.calls: Counter[str] = Counter()
         self.requests: list[httpx.Request] = []
         self.failures: list[Failure | Exception] = []
+        self.bad_addresses: set[str] = set()
+        self.delay_s = 0.0
+        self.active: Counter[str] = Counter()
+        self.peak: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.pool_group: dict[str, str] = {}
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -54,7 +62,22 @@ class FakeCloud:
                 raise failure
             return httpx.Response(failure.status, json=failure.body, headers=failure.headers)
         body = json.loads(request.content) if request.content else {}
-        return getattr(self, "_" + operation.replace(".", "_"))(request, parts, body)
+        bad = [m for m in body.get("members", []) if m.get("address") in self.bad_addresses]
+        if bad:
+            message = f"invalid address {bad[0]['address']}"
+            return _reply(400, {"error_code": "ELB.8902", "error_msg": message})
+        group = self.pool_group.get(parts[4], parts[4]) if len(parts) > 4 else "-"
+        with self._lock:
+            self.active[group] += 1
+            self.peak[group] = max(self.peak.get(group, 0), self.active[group])
+            self.peak["*"] = max(self.peak.get("*", 0), sum(self.active.values()))
+        try:
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            return getattr(self, "_" + operation.replace(".", "_"))(request, parts, body)
+        finally:
+            with self._lock:
+                self.active[group] -= 1
 
     @staticmethod
     def _operation(method: str, parts: list[str]) -> str:
@@ -130,7 +153,16 @@ class FakeCloud:
         pool = self.pools[parts[4]]
         results = []
         for item in body["members"]:
-            found = next((m for m in pool if m["id"] == item.get("id")), None)
+            found = next(
+                (
+                    m
+                    for m in pool
+                    if m["id"] == item.get("id")
+                    or (m["address"], m["protocol_port"])
+                    == (item.get("address"), item.get("protocol_port"))
+                ),
+                None,
+            )
             if found:
                 pool.remove(found)
             results.append(

@@ -1,0 +1,103 @@
+"""Where each record lives in the store (docs/state.md has the full picture).
+
+::
+
+    v1/pending/check-jobs/<job_id>.json              waiting: listed by the poller
+    v1/pending/lifecycle-actions/<action_key>.json   waiting: listed by the poller
+    v1/pending/drains/<drain_id>.json                waiting: listed by the poller
+    v1/done/<kind>/<id>.json                         terminal; expired after a configurable age
+    v1/idempotency/<sha256>/claim-<generation>.json  an invocation's claim on an event
+    v1/idempotency/<sha256>/result.json              the reply stored for replays
+    v1/audit/<yyyy>/<mm>/<dd>/<time>-<entry_id>.json append-only audit trail
+
+Only waiting records sit under ``v1/pending/``, so the poller's listing costs requests in
+proportion to pending work, never to history. A record reaches ``v1/done/`` by a
+create-if-absent, so the first terminal decision wins even without compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from elbsync.errors import PathIdError
+
+ROOT = "v1"
+PENDING = f"{ROOT}/pending/"
+DONE = f"{ROOT}/done/"
+IDEMPOTENCY = f"{ROOT}/idempotency/"
+AUDIT = f"{ROOT}/audit/"
+
+#: Record kind → the folder name used under ``pending/`` and ``done/``.
+FOLDERS = {
+    "check_job": "check-jobs",
+    "lifecycle_action": "lifecycle-actions",
+    "drain": "drains",
+}
+
+_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+_CLAIM = re.compile(r"claim-(\d+)\.json$")
+
+
+def record_id(value: str, field: str = "id") -> str:
+    """``value`` if it can name a record file, else :class:`~elbsync.errors.PathIdError`."""
+    if not isinstance(value, str) or not _ID.match(value):
+        raise PathIdError(f"not a valid id: {value!r}", field=field)
+    return value
+
+
+def _folder(kind: str) -> str:
+    try:
+        return FOLDERS[kind]
+    except KeyError:
+        raise ValueError(f"no folder for record kind {kind!r}") from None
+
+
+def pending_prefix(kind: str) -> str:
+    return f"{PENDING}{_folder(kind)}/"
+
+
+def pending_key(kind: str, rid: str) -> str:
+    return f"{pending_prefix(kind)}{record_id(rid)}.json"
+
+
+def done_prefix(kind: str) -> str:
+    return f"{DONE}{_folder(kind)}/"
+
+
+def done_key(kind: str, rid: str) -> str:
+    return f"{done_prefix(kind)}{record_id(rid)}.json"
+
+
+def record_id_of(key: str) -> str:
+    """The record id in a ``pending/`` or ``done/`` key."""
+    name = key.rsplit("/", 1)[-1]
+    return name[: -len(".json")] if name.endswith(".json") else name
+
+
+def idempotency_prefix(key_hash: str) -> str:
+    return f"{IDEMPOTENCY}{record_id(key_hash, 'idempotency_key')}/"
+
+
+def claim_key(key_hash: str, generation: int) -> str:
+    return f"{idempotency_prefix(key_hash)}claim-{generation:06d}.json"
+
+
+def claim_generation(key: str) -> int | None:
+    match = _CLAIM.search(key)
+    return int(match.group(1)) if match else None
+
+
+def result_key(key_hash: str) -> str:
+    return f"{idempotency_prefix(key_hash)}result.json"
+
+
+def audit_prefix(day: datetime | None = None) -> str:
+    if day is None:
+        return AUDIT
+    return f"{AUDIT}{day.astimezone(timezone.utc):%Y/%m/%d}/"
+
+
+def audit_key(at: datetime, entry_id: str) -> str:
+    at = at.astimezone(timezone.utc)
+    return f"{audit_prefix(at)}{at:%Y%m%dT%H%M%S.%fZ}-{record_id(entry_id, 'entry_id')}.json"

@@ -1,0 +1,301 @@
+"""Records on top of an :class:`~elbsync.state.store.ObjectStore`.
+
+Correctness does not rest on compare-and-swap (OBS has none for PUT):
+- :meth:`StateRepository.add` is a create-if-absent, so replaying "record this" is harmless;
+- :meth:`StateRepository.update` re-reads the record and refuses to move it backwards or to
+  write over a newer revision (:func:`~elbsync.state.records.check_transition`);
+- a terminal record is *created* under ``done/`` (first terminal decision wins, the same
+  terminal status again is a no-op) and only then removed from ``pending/``; a pending copy
+  that a slow writer puts back after that is found and dropped on the next update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from elbsync.deadline import Deadline
+from elbsync.errors import DeadlineExceeded
+from elbsync.state import layout
+from elbsync.state.errors import CorruptRecord, KeyExists, TransitionRefused, WriteOutcomeUnknown
+from elbsync.state.records import (
+    AuditEntry,
+    CheckJob,
+    Drain,
+    LifecycleAction,
+    WaitingRecord,
+    check_transition,
+    decode,
+    encode,
+    utc_now,
+)
+from elbsync.state.store import ObjectStore
+
+R = TypeVar("R", bound=WaitingRecord)
+Clock = Callable[[], datetime]
+
+_log = logging.getLogger("elbsync.state")
+
+WAITING_KINDS: tuple[type[WaitingRecord], ...] = (CheckJob, LifecycleAction, Drain)
+
+
+def _kind_of(model: type[WaitingRecord]) -> str:
+    default = model.model_fields["kind"].default
+    assert isinstance(default, str)
+    return default
+
+
+@dataclass(frozen=True)
+class ExpiryPolicy:
+    """How long records that no longer wait are kept."""
+
+    #: Terminal check jobs, lifecycle actions and drains under ``done/``.
+    finished_after: timedelta = timedelta(days=7)
+    #: Idempotency claims and stored replies: longer than any trigger redelivers an event.
+    idempotency_after: timedelta = timedelta(days=2)
+    #: Audit entries.
+    audit_after: timedelta = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class ExpiryReport:
+    examined: int
+    deleted: int
+    #: ``False`` when the deadline stopped the sweep; the next one carries on.
+    complete: bool
+
+
+class StateRepository:
+    """Typed, monotonic access to the records of :mod:`elbsync.state.records`."""
+
+    def __init__(self, store: ObjectStore, *, clock: Clock = utc_now) -> None:
+        self.store = store
+        self.clock = clock
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _read(self, model: type[R], key: str, deadline: Deadline | None) -> tuple[R, str] | None:
+        stored = self.store.get(key, deadline=deadline)
+        if stored is None:
+            return None
+        return decode(model, key, stored.data), stored.etag
+
+    def load(self, model: type[R], record_id: str, *, deadline: Deadline | None = None) -> R | None:
+        """The record, finished or not; ``None`` if it was never added (or has expired)."""
+        kind = _kind_of(model)
+        for key in (layout.done_key(kind, record_id), layout.pending_key(kind, record_id)):
+            found = self._read(model, key, deadline)
+            if found is not None:
+                return found[0]
+        return None
+
+    def pending_ids(
+        self, model: type[WaitingRecord], *, deadline: Deadline | None = None
+    ) -> Iterator[str]:
+        """Ids of the waiting records of one kind: one listing request per 1,000 of them."""
+        for listed in self.store.list(layout.pending_prefix(_kind_of(model)), deadline=deadline):
+            yield layout.record_id_of(listed.key)
+
+    def pending(self, model: type[R], *, deadline: Deadline | None = None) -> Iterator[R]:
+        """Every waiting record of one kind (a listing plus one read per record).
+
+        A record finished between the listing and the read is skipped; an unreadable one is
+        logged and skipped so it cannot stall the others.
+        """
+        kind = _kind_of(model)
+        for record_id in self.pending_ids(model, deadline=deadline):
+            key = layout.pending_key(kind, record_id)
+            try:
+                found = self._read(model, key, deadline)
+            except CorruptRecord as exc:
+                _log.error("state_record_unreadable", extra={"key": key, "problem": exc.message})
+                continue
+            if found is not None:
+                yield found[0]
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def add(self, record: R, *, deadline: Deadline | None = None) -> R:
+        """Record something new that waits; if it is already recorded, return what is stored.
+
+        Safe to replay: the pending record is created only if absent, and a record that has
+        already finished is returned as it is, not revived.
+        """
+        kind = record.kind
+        for _ in range(2):
+            done = self._read(type(record), layout.done_key(kind, record.record_id), deadline)
+            if done is not None:
+                return done[0]
+            if record.terminal:
+                return self._finish(record, deadline)
+            key = layout.pending_key(kind, record.record_id)
+            try:
+                self.store.create(key, encode(record), deadline=deadline)
+                self._log_write("state_record_added", record)
+                return record
+            except KeyExists:
+                existing = self._read(type(record), key, deadline)
+                if existing is not None:
+                    return existing[0]
+                # Finished and removed between our two requests: look again.
+        raise TransitionRefused(
+            record.record_id, current="changing", requested=record.status, reason="kept changing"
+        )
+
+    def update(self, record: R, *, deadline: Deadline | None = None) -> R:
+        """Write a changed record (loaded earlier and edited); return what is now stored.
+
+        Refused (:class:`TransitionRefused`) when the stored record is finished differently,
+        has moved further on, or has a newer revision than ``record`` was based on. Writing the
+        same terminal status again returns the stored record unchanged.
+        """
+        kind = record.kind
+        lost: WriteOutcomeUnknown | None = None
+        for _ in range(2):
+            done = self._read(type(record), layout.done_key(kind, record.record_id), deadline)
+            pending_key = layout.pending_key(kind, record.record_id)
+            if done is not None:
+                self._drop_stale_pending(pending_key, deadline)
+                if done[0].status == record.status:
+                    return done[0]
+                raise TransitionRefused(
+                    record.record_id,
+                    current=done[0].status,
+                    requested=record.status,
+                    reason="already finished",
+                )
+            found = self._read(type(record), pending_key, deadline)
+            if found is None:
+                raise TransitionRefused(
+                    record.record_id,
+                    current="absent",
+                    requested=record.status,
+                    reason="not recorded",
+                )
+            current = found[0]
+            if not check_transition(current, record):
+                return current
+            now = self.clock()
+            changes: dict[str, object] = {"revision": current.revision + 1, "updated_at": now}
+            if record.terminal and record.finished_at is None:
+                changes["finished_at"] = now
+            new = record.model_copy(update=changes)
+            if new.terminal:
+                return self._finish(new, deadline)
+            try:
+                self.store.put(pending_key, encode(new), deadline=deadline)
+            except WriteOutcomeUnknown as exc:
+                # Reply lost and someone else's bytes (or none) are there: decide again from
+                # what is stored now rather than writing blindly.
+                lost = exc
+                continue
+            self._log_write("state_record_updated", new)
+            return new
+        assert lost is not None
+        raise lost
+
+    def _finish(self, record: R, deadline: Deadline | None) -> R:
+        kind = record.kind
+        done_key = layout.done_key(kind, record.record_id)
+        if record.finished_at is None:
+            record = record.model_copy(update={"finished_at": self.clock()})
+        try:
+            self.store.create(done_key, encode(record), deadline=deadline)
+            result = record
+            self._log_write("state_record_finished", record)
+        except KeyExists:
+            existing = self._read(type(record), done_key, deadline)
+            if existing is None:  # expired in between: nothing left to protect
+                raise
+            if existing[0].status != record.status:
+                raise TransitionRefused(
+                    record.record_id,
+                    current=existing[0].status,
+                    requested=record.status,
+                    reason="already finished",
+                ) from None
+            result = existing[0]
+        self._drop_stale_pending(layout.pending_key(kind, record.record_id), deadline)
+        return result
+
+    def _drop_stale_pending(self, key: str, deadline: Deadline | None) -> None:
+        try:
+            self.store.delete(key, deadline=deadline)
+        except WriteOutcomeUnknown:
+            # Someone re-wrote the pending copy meanwhile; the done record already wins, and
+            # the next update drops the copy again.
+            _log.warning("state_pending_copy_left", extra={"key": key})
+
+    def _log_write(self, event: str, record: WaitingRecord) -> None:
+        _log.info(
+            event,
+            extra={
+                "record_kind": record.kind,
+                "record_id": record.record_id,
+                "status": record.status,
+                "revision": record.revision,
+            },
+        )
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def append_audit(self, entry: AuditEntry, *, deadline: Deadline | None = None) -> str:
+        """Add one entry to the audit trail (never overwritten); return its key.
+
+        Appending the same entry (same ``entry_id`` and time) twice stores it once.
+        """
+        key = layout.audit_key(entry.at, entry.entry_id)
+        with contextlib.suppress(KeyExists):
+            self.store.create(key, encode(entry), deadline=deadline)
+        return key
+
+    def audit_entries(
+        self, day: datetime, *, deadline: Deadline | None = None
+    ) -> Iterator[AuditEntry]:
+        """The audit entries of one UTC day, oldest first."""
+        for listed in self.store.list(layout.audit_prefix(day), deadline=deadline):
+            stored = self.store.get(listed.key, deadline=deadline)
+            if stored is not None:
+                yield decode(AuditEntry, listed.key, stored.data)
+
+    # -- expiry -------------------------------------------------------------------------------
+
+    def expire(
+        self, policy: ExpiryPolicy | None = None, *, deadline: Deadline | None = None
+    ) -> ExpiryReport:
+        """Delete finished records, idempotency records and audit entries past their age.
+
+        Ages come from the store's last-modified times. Stops early (``complete=False``) when
+        the deadline runs out, leaving the rest for the next run.
+        """
+        policy = policy or ExpiryPolicy()
+        now = self.clock()
+        examined = deleted = 0
+        areas = (
+            (layout.DONE, now - policy.finished_after, False),
+            (layout.IDEMPOTENCY, now - policy.idempotency_after, False),
+            # Audit keys sort by time, so the sweep can stop at the first young entry.
+            (layout.AUDIT, now - policy.audit_after, True),
+        )
+        try:
+            for prefix, cutoff, ordered in areas:
+                for listed in self.store.list(prefix, deadline=deadline):
+                    examined += 1
+                    if listed.last_modified >= cutoff:
+                        if ordered:
+                            break
+                        continue
+                    try:
+                        self.store.delete(listed.key, deadline=deadline, expected_etag=listed.etag)
+                    except WriteOutcomeUnknown:
+                        continue  # rewritten since the listing: young again
+                    deleted += 1
+        except DeadlineExceeded:
+            _log.info("state_expiry_paused", extra={"examined": examined, "deleted": deleted})
+            return ExpiryReport(examined, deleted, complete=False)
+        _log.info("state_expiry_finished", extra={"examined": examined, "deleted": deleted})
+        return ExpiryReport(examined, deleted, complete=True)

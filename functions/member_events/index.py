@@ -4,8 +4,9 @@ become ELB member changes."""
 from __future__ import annotations
 
 from elbsync.context import FunctionContext
-from elbsync.runtime import Event, Reply, not_implemented, run
+from elbsync.member_events import handle
+from elbsync.runtime import Event, Reply, run
 
 
 def handler(event: Event, context: FunctionContext) -> Reply:
-    return run("member_events", event, context, not_implemented)
+    return run("member_events", event, context, handle, raise_to_retry=True)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from elbsync.autoscaling import AutoScalingClient
     from elbsync.ecs import EcsClient
     from elbsync.elb import ElbClient
+    from elbsync.state.store import ObjectStore
 
 Event = Mapping[str, object]
 Reply = dict[str, object]
@@ -53,17 +54,39 @@ class Invocation:
     deadline: Deadline
     context: FunctionContext | None
     _session: ApiSession | None = field(default=None, repr=False)
+    _credentials: Credentials | None = field(default=None, repr=False)
+    _store: ObjectStore | None = field(default=None, repr=False)
+
+    def credentials(self) -> Credentials:
+        if self._credentials is None:
+            self._credentials = Credentials.resolve(self.context, self.settings)
+        return self._credentials
 
     def session(self) -> ApiSession:
         if self._session is None:
-            credentials = Credentials.resolve(self.context, self.settings)
             self._session = ApiSession(
-                auth=credentials.api_auth(self.settings.project_id),
+                auth=self.credentials().api_auth(self.settings.project_id),
                 deadline=self.deadline,
                 client=shared_client(timeout=self.settings.http_timeout),
                 policy=RetryPolicy(max_attempts=self.settings.max_attempts),
             )
         return self._session
+
+    def store(self) -> ObjectStore:
+        """The state store named by ``ELBSYNC_STATE_URL``, bound to this invocation's deadline."""
+        if self._store is None:
+            from elbsync.state.factory import open_store
+
+            credentials = self.credentials()
+            self._store = open_store(
+                self.settings,
+                deadline=self.deadline,
+                client=shared_client(timeout=self.settings.http_timeout),
+                access_key=credentials.access_key,
+                secret_key=credentials.secret_key,
+                security_token=credentials.security_token,
+            )
+        return self._store
 
     def elb(self) -> ElbClient:
         from elbsync.elb import ElbClient
@@ -121,11 +144,14 @@ def run(
     work: Work,
     *,
     shape_error: Callable[[ElbsyncError], Reply] = error_reply,
+    raise_to_retry: bool = False,
 ) -> Reply:
     """Run ``work`` as one invocation of ``function_name``; errors become a reply here only.
 
     Errors elbsync raises on purpose are answered with ``shape_error``; anything else is a bug:
-    it is logged (redacted) and re-raised so the platform records a failed invocation.
+    it is logged (redacted) and re-raised so the platform records a failed invocation. With
+    ``raise_to_retry`` (asynchronous triggers), an error that is not the caller's fault is
+    re-raised after logging too, so the platform delivers the event again.
     """
     global _warm
     cold_start, _warm = not _warm, True
@@ -162,6 +188,8 @@ def run(
         outcome = "error"
         log = _log.warning if exc.client_error else _log.error
         log("invocation_failed", error=exc.to_dict())
+        if raise_to_retry and not exc.client_error:
+            raise
         return shape_error(exc)
     except Exception:
         _log.exception("invocation_crashed")

@@ -35,6 +35,9 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "max_attempts": ("ELBSYNC_MAX_ATTEMPTS",),
     "deadline_margin_ms": ("ELBSYNC_DEADLINE_MARGIN_MS",),
     "function_name": ("RUNTIME_FUNC_NAME",),
+    "bindings": ("ELBSYNC_BINDINGS",),
+    "bindings_key": ("ELBSYNC_BINDINGS_KEY",),
+    "max_remove_share": ("ELBSYNC_MAX_REMOVE_SHARE",),
 }
 
 
@@ -59,6 +62,9 @@ class Settings(BaseModel):
     max_attempts: int = Field(default=6, ge=1, le=20)
     deadline_margin_ms: int = Field(default=1500, ge=0, le=60_000)
     function_name: str | None = None
+    bindings: str | None = None
+    bindings_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_./-]{1,256}$")
+    max_remove_share: float = Field(default=0.5, gt=0, le=1)
 
     @field_validator("elb_endpoint", "as_endpoint", "ecs_endpoint", "obs_endpoint")
     @classmethod

@@ -1,0 +1,135 @@
+"""member_events: every event of a trigger envelope becomes member changes, exactly once.
+
+Each event is claimed by its id (SMN message id or CloudEvent id) and payload hash before any
+change, and its reply is stored: a redelivered event changes nothing and gets the first reply.
+A malformed event is rejected with the path of the bad field; the others still run. A failure
+that is not the event's fault releases the claim and fails the invocation, so the platform
+delivers the event again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import cast
+
+import structlog
+from pydantic import JsonValue
+
+from elbsync.bindings import BindingDocument
+from elbsync.deployment import Deployment, DeploymentEvent
+from elbsync.errors import ConfigError, InputError
+from elbsync.inbound.deployments import DEPLOYMENT_TYPES
+from elbsync.inbound.envelopes import Inbound, Rejected, unwrap
+from elbsync.inbound.lifecycle import EVENT_TYPE, LifecycleNotification
+from elbsync.inbound.validation import parse
+from elbsync.membership import Membership
+from elbsync.runtime import Event, Invocation, Reply
+from elbsync.scaling import Scaling
+from elbsync.state.idempotency import Idempotency, Replay
+from elbsync.state.repository import StateRepository
+
+_log = structlog.get_logger("elbsync.member_events")
+
+
+class MemberEvents:
+    def __init__(self, invocation: Invocation) -> None:
+        self.invocation = invocation
+        store = invocation.store()
+        self.idempotency = Idempotency(store)
+        self.membership = Membership(
+            invocation.elb(),
+            StateRepository(store),
+            actor=invocation.function_name,
+            request_id=invocation.request_id,
+        )
+        self._bindings: BindingDocument | None = None
+
+    def bindings(self, *, required: bool) -> BindingDocument | None:
+        if self._bindings is None:
+            self._bindings = load_bindings(self.invocation, required=required)
+        return self._bindings
+
+    def run(self, items: list[Inbound | Rejected]) -> Reply:
+        results = [self.one(item) for item in items]
+        statuses = Counter(str(r["status"]) for r in results)
+        members: Counter[str] = Counter()
+        for result in results:
+            detail = result.get("result")
+            if isinstance(detail, dict) and isinstance(detail.get("counts"), dict):
+                members.update({str(k): int(v) for k, v in detail["counts"].items()})
+        _log.info("member_events_summary", events=dict(statuses), members=dict(members))
+        ok = statuses["rejected"] == 0 and members["failed"] == 0
+        return {
+            "ok": ok,
+            "events": results,
+            "counts": {"events": dict(statuses), "members": dict(members)},
+        }
+
+    def one(self, item: Inbound | Rejected) -> dict[str, object]:
+        if isinstance(item, Rejected):
+            _log.warning("event_rejected", at=item.at, error=item.error.to_dict())
+            return {"at": item.at, "status": "rejected", "error": item.error.to_dict()}
+        started = self.idempotency.begin(
+            source=item.source, event_id=item.event_id, payload=cast(JsonValue, dict(item.data))
+        )
+        base = {"event_id": item.event_id, "type": item.type}
+        if isinstance(started, Replay):
+            _log.info("event_replayed", event_id=item.event_id)
+            return {**base, **started.reply, "replayed": True}
+        try:
+            reply = self._work(item)
+        except InputError as exc:
+            reply = {"status": "rejected", "error": exc.to_dict()}
+        except BaseException:
+            self.idempotency.release(started)
+            raise
+        stored = self.idempotency.complete(started, cast(dict[str, JsonValue], reply))
+        return {**base, **stored}
+
+    def _work(self, item: Inbound) -> dict[str, object]:
+        if item.type == EVENT_TYPE:
+            note = parse(LifecycleNotification, item.data, at=item.at)
+            document = self.bindings(required=True)
+            assert document is not None
+            binding = document.for_notification(note)
+            scaling = Scaling(self.membership, self.invocation.autoscaling(), self.invocation.ecs())
+            return {
+                "status": "applied",
+                "binding": binding.name,
+                "result": scaling.handle(note, binding),
+            }
+        model = DEPLOYMENT_TYPES[item.type][0]
+        event = parse(model, item.data, at=item.at)
+        assert isinstance(event, DeploymentEvent)
+        deployment = Deployment(
+            self.membership,
+            self.bindings(required=False),
+            max_remove_share=self.invocation.settings.max_remove_share,
+        )
+        result = deployment.handle(event, cause=f"{item.type} {item.event_id}")
+        return {"status": "planned" if result.get("dry_run") else "applied", "result": result}
+
+
+def load_bindings(invocation: Invocation, *, required: bool) -> BindingDocument | None:
+    """The binding document: ``ELBSYNC_BINDINGS``, or the store object ``ELBSYNC_BINDINGS_KEY``."""
+    settings = invocation.settings
+    if settings.bindings:
+        return BindingDocument.from_json(settings.bindings, source="ELBSYNC_BINDINGS")
+    if settings.bindings_key:
+        stored = invocation.store().get(settings.bindings_key)
+        if stored is None:
+            raise ConfigError(
+                "ELBSYNC_BINDINGS_KEY", f"no object {settings.bindings_key!r} in the state store"
+            )
+        return BindingDocument.from_json(stored.data.decode("utf-8"), source="ELBSYNC_BINDINGS_KEY")
+    if required:
+        raise ConfigError(
+            "ELBSYNC_BINDINGS", "lifecycle events need bindings (or set ELBSYNC_BINDINGS_KEY)"
+        )
+    return None
+
+
+def handle(invocation: Invocation, event: Event) -> Reply:
+    """The work of the member_events function."""
+    items = unwrap(event)
+    return MemberEvents(invocation).run(items)

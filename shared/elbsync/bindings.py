@@ -95,15 +95,21 @@ class BindingDocument(_Doc):
             raise ConfigError(source, f"invalid bindings: {exc.message}") from exc
 
     def for_notification(self, note: LifecycleNotification) -> Binding:
-        """The binding a lifecycle notification asks for: by metadata name, else by group."""
-        wanted = _binding_name(note.notification_metadata)
+        """The binding a lifecycle notification asks for: by metadata name, else by group.
+
+        ``binding=NAME`` and ``{"binding": "NAME"}`` must name an existing binding; bare text
+        names one only if a binding has that name (metadata is free text for operators).
+        """
+        wanted, explicit = _binding_name(note.notification_metadata)
         if wanted is not None:
             for binding in self.bindings:
                 if binding.name == wanted:
                     return binding
-            raise InputError(
-                f"names binding {wanted!r}, which does not exist", field="notification_metadata"
-            )
+            if explicit:
+                raise InputError(
+                    f"names binding {wanted!r}, which does not exist",
+                    field="notification_metadata",
+                )
         group = note.scaling_group
         for binding in self.bindings:
             if binding.scaling_group_id and binding.scaling_group_id == group.scaling_group_id:
@@ -129,19 +135,20 @@ class BindingDocument(_Doc):
         return None
 
 
-def _binding_name(metadata: str | None) -> str | None:
+def _binding_name(metadata: str | None) -> tuple[str | None, bool]:
+    """(name, explicit) from hook metadata: explicit forms must exist, bare text may not."""
     if not metadata or not metadata.strip():
-        return None
+        return None, False
     text = metadata.strip()
     if text.startswith("{"):
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError:
-            return None
+            return None, False
         name = parsed.get("binding") if isinstance(parsed, dict) else None
-        return str(name) if name else None
+        return (str(name), True) if name else (None, False)
     for part in text.replace(";", ",").split(","):
         key, sep, value = part.partition("=")
         if sep and key.strip() == "binding":
-            return value.strip() or None
-    return None if "=" in text else text
+            return (value.strip() or None), True
+    return (None, False) if "=" in text else (text, False)

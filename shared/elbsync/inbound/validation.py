@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from elbsync.errors import InputError
 
 if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError as SchemaError
     from jsonschema.protocols import Validator
 
 M = TypeVar("M", bound=BaseModel)
@@ -49,8 +50,29 @@ def check(instance: object, schema_name: str, *, at: str) -> None:
     found = _validator(schema_name).iter_errors(instance)  # type: ignore[arg-type]
     errors = sorted(found, key=lambda error: [str(part) for part in error.path])
     if errors:
-        first = errors[0]
-        raise InputError(first.message, field=field_path(at, first.absolute_path))
+        message, parts = _located(errors[0])
+        raise InputError(message, field=field_path(at, parts))
+
+
+def _located(error: SchemaError) -> tuple[str, list[str | int]]:
+    """A missing or unexpected property is named in the path itself, as pydantic does.
+
+    jsonschema reports both at the enclosing object, which would send a producer looking at
+    ``scaling_instance`` instead of ``scaling_instance.instance_id``.
+    """
+    parts: list[str | int] = list(error.absolute_path)
+    instance = error.instance
+    wanted = error.validator_value
+    if isinstance(instance, dict) and error.validator == "required" and isinstance(wanted, list):
+        missing = [name for name in wanted if name not in instance]
+        if missing:
+            return "is required", [*parts, missing[0]]
+    if isinstance(instance, dict) and error.validator == "additionalProperties":
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        unexpected = [name for name in instance if name not in known]
+        if unexpected:
+            return "is not a field of this object", [*parts, unexpected[0]]
+    return error.message, parts
 
 
 def parse(model: type[M], instance: object, *, at: str) -> M:

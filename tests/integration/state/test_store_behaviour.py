@@ -10,7 +10,6 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from elbsync.deadline import Deadline
 from elbsync.errors import DeadlineExceeded
 from elbsync.state import InvalidKey, KeyExists, ObjectStore
@@ -40,7 +39,8 @@ def test_put_replaces_what_is_there_and_changes_the_etag(store: ObjectStore) -> 
 
     stored = store.get("k.json")
 
-    assert stored is not None and stored.data == b"two"
+    assert stored is not None
+    assert stored.data == b"two"
     assert first != second == stored.etag
 
 
@@ -48,7 +48,9 @@ def test_create_stores_a_new_key(store: ObjectStore) -> None:
     etag = store.create("new.json", b"{}")
 
     stored = store.get("new.json")
-    assert stored is not None and stored.data == b"{}" and stored.etag == etag
+    assert stored is not None
+    assert stored.data == b"{}"
+    assert stored.etag == etag
 
 
 def test_create_refuses_an_existing_key_and_leaves_it_untouched(store: ObjectStore) -> None:
@@ -58,7 +60,8 @@ def test_create_refuses_an_existing_key_and_leaves_it_untouched(store: ObjectSto
         store.create("taken.json", b"intruder")
 
     stored = store.get("taken.json")
-    assert stored is not None and stored.data == b"original"
+    assert stored is not None
+    assert stored.data == b"original"
 
 
 def test_exactly_one_of_many_concurrent_creators_wins(store: ObjectStore) -> None:
@@ -82,9 +85,11 @@ def test_exactly_one_of_many_concurrent_creators_wins(store: ObjectStore) -> Non
     for thread in threads:
         thread.join(timeout=30)
 
-    assert len(winners) == 1 and len(losers) == 7
+    assert len(winners) == 1
+    assert len(losers) == 7
     stored = store.get("contended.json")
-    assert stored is not None and stored.data == f"writer-{winners[0]}".encode()
+    assert stored is not None
+    assert stored.data == f"writer-{winners[0]}".encode()
 
 
 def test_delete_removes_a_key_and_deleting_again_is_harmless(store: ObjectStore) -> None:
@@ -103,7 +108,8 @@ def test_a_deleted_key_can_be_created_again(store: ObjectStore) -> None:
     store.create("again.json", b"2")
 
     stored = store.get("again.json")
-    assert stored is not None and stored.data == b"2"
+    assert stored is not None
+    assert stored.data == b"2"
 
 
 def test_listing_returns_only_keys_under_the_prefix_in_key_order(store: ObjectStore) -> None:
@@ -132,7 +138,8 @@ def test_listing_pages_through_every_key_exactly_once(store: ObjectStore) -> Non
         store.put(key, b"1")
 
     first = store.list_page("many/", limit=10)
-    assert len(first.objects) == 10 and first.next_marker is not None
+    assert len(first.objects) == 10
+    assert first.next_marker is not None
     everything = [listed.key for listed in store.list("many/", page_size=10)]
 
     assert everything == expected
@@ -141,7 +148,8 @@ def test_listing_pages_through_every_key_exactly_once(store: ObjectStore) -> Non
 def test_listing_an_empty_prefix_gives_one_empty_last_page(store: ObjectStore) -> None:
     page = store.list_page("empty/")
 
-    assert page.objects == () and page.next_marker is None
+    assert page.objects == ()
+    assert page.next_marker is None
 
 
 def test_a_partial_prefix_matches_key_beginnings(store: ObjectStore) -> None:
@@ -153,7 +161,9 @@ def test_a_partial_prefix_matches_key_beginnings(store: ObjectStore) -> None:
     assert keys == ["logs/2024-06-01.json", "logs/2024-06-02.json"]
 
 
-@pytest.mark.parametrize("key", ["../escape.json", "/abs.json", "a//b.json", ".hidden", "a b.json", ""])
+@pytest.mark.parametrize(
+    "key", ["../escape.json", "/abs.json", "a//b.json", ".hidden", "a b.json", ""]
+)
 def test_keys_outside_the_safe_alphabet_are_refused(store: ObjectStore, key: str) -> None:
     with pytest.raises(InvalidKey):
         store.put(key, b"x")

@@ -1,0 +1,124 @@
+"""Run the real handlers against the emulator and a local state directory.
+
+``functions`` sets the environment a deployed function would have (endpoints pointing at the
+emulator, the default world's credentials and project, bindings, a fresh state directory) and
+invokes ``functions/<name>/index.py`` with a local context.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elbsync import runtime
+from elbsync.deadline import Deadline
+from elbsync.devkit.context import LocalContext
+from elbsync.devkit.emulator import Emulator, World
+from elbsync.devkit.invoke import load_handler
+from elbsync.state.directory import DirectoryStore
+from elbsync.state.repository import StateRepository
+
+from tests.fixtures.emulator import EmulatorHandle, default_world_document
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def bindings_for(emulator: EmulatorHandle, **gate: Any) -> dict[str, Any]:
+    """Instances of asg-web join pool-web on port 80 and pool-api on 8080, both on lb-web."""
+    lb = emulator.load_balancer_id("lb-web")
+    return {
+        "version": 1,
+        "bindings": [
+            {
+                "name": "web",
+                "scaling_group_name": "asg-web",
+                "pools": [
+                    {
+                        "pool_id": emulator.pool_id("pool-web"),
+                        "load_balancer_id": lb,
+                        "protocol_port": 80,
+                        "weight": 10,
+                        "listener_ids": [emulator.listener_id("listener-http")],
+                        "drain_seconds": 30,
+                    },
+                    {
+                        "pool_id": emulator.pool_id("pool-api"),
+                        "load_balancer_id": lb,
+                        "protocol_port": 8080,
+                        "weight": 5,
+                        "listener_ids": [emulator.listener_id("listener-api")],
+                        "drain_seconds": 30,
+                        "lb_algorithm": "LEAST_CONNECTIONS",
+                    },
+                ],
+                "health_gate": {"timeout_seconds": 300, "on_failure": "ABANDON", **gate},
+            }
+        ],
+    }
+
+
+class Functions:
+    def __init__(
+        self, emulator: EmulatorHandle, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        self.emulator = emulator
+        self.state_dir = state_dir
+        self._monkeypatch = monkeypatch
+        self.env(
+            ELBSYNC_ELB_ENDPOINT=emulator.base_url,
+            ELBSYNC_AS_ENDPOINT=emulator.base_url,
+            ELBSYNC_ECS_ENDPOINT=emulator.base_url,
+            ELBSYNC_PROJECT_ID=emulator.project_id,
+            HUAWEICLOUD_SDK_AK=emulator.access_key,
+            HUAWEICLOUD_SDK_SK=emulator.secret_key,
+            ELBSYNC_STATE_URL=f"file://{state_dir}",
+            ELBSYNC_BINDINGS=json.dumps(bindings_for(emulator)),
+            ELBSYNC_LOG_FORMAT="json",
+        )
+
+    def env(self, **values: str) -> None:
+        for name, value in values.items():
+            self._monkeypatch.setenv(name, value)
+        runtime.load_settings.cache_clear()
+
+    def invoke(self, function: str, event: dict[str, Any], *, timeout_s: float = 60.0) -> Any:
+        handler = load_handler(function, REPO / "functions")
+        return handler(event, LocalContext(function, timeout_s=timeout_s))
+
+    def repository(self) -> StateRepository:
+        return StateRepository(DirectoryStore(str(self.state_dir), deadline=Deadline.after(30)))
+
+
+@pytest.fixture(scope="session")
+def quiet_emulator_session() -> Iterator[EmulatorHandle]:
+    """The default world, but load balancers are never busy: tests need not wait out retries."""
+    document = default_world_document()
+    document["behaviour"]["busy_after_write_s"] = 0
+    world = World.model_validate(document)
+    emulator = Emulator(world)
+    emulator.start("127.0.0.1", 0)
+    handle = EmulatorHandle(emulator)
+    handle.default_world = world
+    try:
+        yield handle
+    finally:
+        handle.close()
+        emulator.stop()
+
+
+@pytest.fixture
+def quiet_emulator(quiet_emulator_session: EmulatorHandle) -> Iterator[EmulatorHandle]:
+    quiet_emulator_session.emulator.reset(quiet_emulator_session.default_world)
+    yield quiet_emulator_session
+    quiet_emulator_session.close()
+
+
+@pytest.fixture
+def functions(
+    quiet_emulator: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Functions]:
+    yield Functions(quiet_emulator, tmp_path / "state", monkeypatch)
+    runtime.load_settings.cache_clear()

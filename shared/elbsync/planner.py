@@ -123,8 +123,7 @@ def plan_removal(targets: Sequence[Endpoint], actual: Sequence[Member], guards: 
     )
     candidates = [m for m in actual if _key(m) in wanted]
     remove, refused = _guard_removals(candidates, actual, guards)
-    keep = _order(m for m in actual if _key(m) not in wanted)
-    return Plan(remove=remove, refused=refused, keep=keep, missing=missing)
+    return Plan(remove=remove, refused=refused, missing=missing)
 
 
 def plan_desired(

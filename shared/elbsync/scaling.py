@@ -19,7 +19,7 @@ from elbsync.autoscaling import AutoScalingClient, LifecycleResult
 from elbsync.bindings import Binding, PoolBinding
 from elbsync.ecs import EcsClient
 from elbsync.elb import Member, NewMember
-from elbsync.errors import ApiError, InputError
+from elbsync.errors import ApiError, InputError, NotFoundError
 from elbsync.executor import Change, MemberOutcome, PoolWrite
 from elbsync.inbound.lifecycle import LifecycleNotification
 from elbsync.membership import SUCCESS, Membership, PoolTarget, counts
@@ -205,7 +205,13 @@ class Scaling:
         instance = note.scaling_instance
         if instance.instance_ip and not needs_subnet:
             return Located(instance.instance_ip, None)
-        for interface in self.ecs.interfaces(instance.instance_id):
+        try:
+            interfaces = self.ecs.interfaces(instance.instance_id)
+        except NotFoundError as exc:
+            raise InputError(
+                f"instance {instance.instance_id} does not exist in ECS", field="scaling_instance"
+            ) from exc
+        for interface in interfaces:
             ip = interface.ipv4()
             if ip is not None and (
                 not instance.instance_ip or ip.ip_address == instance.instance_ip

@@ -71,6 +71,9 @@ class CheckFinding(_Model):
     #: Result group of the check job: ``config``, ``acl`` or ``security_group``.
     group: str
     reason: str
+    #: The check item's name (e.g. ``check_hc_config_port``) and ELB's severity for it.
+    name: str = ""
+    severity: Literal["Major", "Tips"] = "Major"
 
 
 class CheckJob(WaitingRecord):
@@ -148,6 +151,10 @@ class LifecycleAction(WaitingRecord):
     decision: Literal["CONTINUE", "ABANDON"] | None = None
     reason: str | None = None
     callback_attempts: int = Field(default=0, ge=0)
+    #: How many times the poller has EXTENDed the hook so far.
+    extensions: int = Field(default=0, ge=0)
+    #: Most Major check findings: kept so the decision can say why.
+    findings: tuple[CheckFinding, ...] = ()
 
     @property
     def record_id(self) -> str:

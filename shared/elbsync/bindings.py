@@ -52,7 +52,6 @@ class HealthGate(_Doc):
 
     timeout_seconds: int = Field(default=600, ge=30, le=86_400)
     on_failure: Literal["ABANDON", "CONTINUE"] = "ABANDON"
-    fail_on_major: bool = True
     max_extends: int = Field(default=3, ge=0, le=24)
 
 

@@ -128,6 +128,7 @@ class Scaling:
             health_deadline=health_deadline,
             hook_deadline=self._hook_deadline(note, now),
             policy="abandon" if gate.on_failure == "ABANDON" else "continue",
+            max_extensions=gate.max_extends,
         )
         failed = [o for o in outcomes if o.result == "failed"]
         if failed:

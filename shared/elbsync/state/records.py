@@ -151,8 +151,9 @@ class LifecycleAction(WaitingRecord):
     decision: Literal["CONTINUE", "ABANDON"] | None = None
     reason: str | None = None
     callback_attempts: int = Field(default=0, ge=0)
-    #: How many times the poller has EXTENDed the hook so far.
+    #: How many times the poller has EXTENDed the hook so far, and may at most.
     extensions: int = Field(default=0, ge=0)
+    max_extensions: int = Field(default=3, ge=0)
     #: Most Major check findings: kept so the decision can say why.
     findings: tuple[CheckFinding, ...] = ()
 

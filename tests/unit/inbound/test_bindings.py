@@ -241,7 +241,7 @@ def test_pool_settings_take_their_documented_defaults() -> None:
         None,
         "ROUND_ROBIN",
     )
-    assert (gate.timeout_seconds, gate.on_failure, gate.fail_on_major) == (600, "ABANDON", True)
+    assert (gate.timeout_seconds, gate.on_failure, gate.max_extends) == (600, "ABANDON", 3)
 
 
 def test_a_pool_is_found_by_id_across_bindings() -> None:

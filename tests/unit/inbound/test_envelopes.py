@@ -104,10 +104,6 @@ def inbound(name: str) -> list[Inbound]:
     return [item for item in items if isinstance(item, Inbound)]
 
 
-def rejected(name: str) -> list[Rejected]:
-    return [item for item in unwrap(load_event(name)) if isinstance(item, Rejected)]
-
-
 @pytest.mark.parametrize(("name", "expected"), UNWRAPPED)
 def test_each_valid_sample_unwraps_to_its_events_in_order(
     name: str, expected: list[tuple[str, str, str, str]]

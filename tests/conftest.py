@@ -3,4 +3,5 @@
 pytest_plugins: list[str] = [
     # One line per fixture module, e.g. "tests.fixtures.emulator".
     "tests.fixtures.emulator",
+    "tests.fixtures.objectstore",
 ]

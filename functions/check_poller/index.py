@@ -4,8 +4,9 @@ gates, drains, expiry)."""
 from __future__ import annotations
 
 from elbsync.context import FunctionContext
-from elbsync.runtime import Event, Reply, not_implemented, run
+from elbsync.poller import handle
+from elbsync.runtime import Event, Reply, run
 
 
 def handler(event: Event, context: FunctionContext) -> Reply:
-    return run("check_poller", event, context, not_implemented)
+    return run("check_poller", event, context, handle)

@@ -35,12 +35,13 @@ class MemberEvents:
     def __init__(self, invocation: Invocation) -> None:
         self.invocation = invocation
         store = invocation.store()
-        self.idempotency = Idempotency(store)
+        self.idempotency = Idempotency(store, clock=invocation.clock)
         self.membership = Membership(
             invocation.elb(),
-            StateRepository(store),
+            StateRepository(store, clock=invocation.clock),
             actor=invocation.function_name,
             request_id=invocation.request_id,
+            clock=invocation.clock,
         )
         self._bindings: BindingDocument | None = None
 

@@ -11,6 +11,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 
 import structlog
@@ -38,6 +39,11 @@ _log = structlog.get_logger("elbsync.runtime")
 _warm = False
 
 
+def now() -> datetime:
+    """The time every invocation works with (tests replace it to travel with the emulator)."""
+    return datetime.now(timezone.utc)
+
+
 @functools.cache
 def load_settings() -> Settings:
     """Settings of this function instance, read once (``cache_clear()`` re-reads them)."""
@@ -53,6 +59,7 @@ class Invocation:
     settings: Settings
     deadline: Deadline
     context: FunctionContext | None
+    clock: Callable[[], datetime] = field(default=lambda: now())
     _session: ApiSession | None = field(default=None, repr=False)
     _credentials: Credentials | None = field(default=None, repr=False)
     _store: ObjectStore | None = field(default=None, repr=False)

@@ -95,11 +95,18 @@ def test_the_deadline_is_the_remaining_time_minus_the_margin(log_stream: io.Stri
 
 
 def test_an_elbsync_error_becomes_a_reply_and_a_log_line(log_stream: io.StringIO) -> None:
-    reply = invoke("check_poller", TIMER_EVENT, directory=REPO / "functions")
+    def work(invocation: Invocation, event: object) -> dict[str, object]:
+        raise InputError("must be a list", field="members")
+
+    reply = run("check_poller", TIMER_EVENT, LocalContext("check_poller"), work)
 
     assert reply == {
         "ok": False,
-        "error": {"code": "not_implemented", "message": "check_poller is not implemented yet"},
+        "error": {
+            "code": "invalid_input",
+            "message": "members: must be a list",
+            "field": "members",
+        },
     }
     events = [line["event"] for line in log_lines(log_stream)]
     assert events == ["invocation_failed", "invocation_finished"]
@@ -157,7 +164,9 @@ def test_the_invoke_command_prints_only_the_reply_on_stdout(
     code = cli_main(["invoke", "check_poller", "--event", str(event_file)])
 
     out = capsys.readouterr().out
-    assert json.loads(out)["error"]["code"] == "not_implemented"
+    error = json.loads(out)["error"]
+    assert error["code"] == "config_error"
+    assert error["message"].startswith("HUAWEICLOUD_SDK_AK: no credentials")
     assert code == 1
 
 

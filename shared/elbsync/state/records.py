@@ -96,6 +96,8 @@ class CheckJob(WaitingRecord):
     listener_id: str
     subject: Literal["all", "config", "networkAcl", "securityGroup"] = "all"
     attempts: int = Field(default=0, ge=0)
+    #: How many failed jobs for this member and listener came before this one.
+    retries: int = Field(default=0, ge=0)
     next_poll_at: AwareDatetime
     #: Gives up (``expired``) when still unfinished by then.
     poll_until: AwareDatetime | None = None

@@ -149,17 +149,26 @@ class Poller:
     def _parallel(
         self, work: Callable[[R], None], items: Iterable[R], budget: Deadline | None
     ) -> None:
-        """Run ``work`` on items in due order, a bounded number at once, while time remains."""
+        """Run ``work`` on items in due order, at most ``concurrency`` at once.
+
+        An item starts only when a worker is free and enough time is left, so a short
+        invocation stops cleanly between items and leaves the rest for the next tick.
+        """
+        slots = threading.BoundedSemaphore(self.concurrency)
+
+        def run(item: R) -> None:
+            try:
+                self._guarded(work, item)
+            finally:
+                slots.release()
+
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="poll") as pool:
-            futures = []
             for item in items:
+                slots.acquire()
                 if not self._has_time(budget):
+                    slots.release()
                     break
-                futures.append(
-                    pool.submit(contextvars.copy_context().run, self._guarded, work, item)
-                )
-            for future in futures:
-                future.result()
+                pool.submit(contextvars.copy_context().run, run, item)
 
     def _guarded(self, work: Callable[[R], None], item: R) -> None:
         """One item's failure is counted and logged; it never stops the others."""
@@ -182,7 +191,8 @@ class Poller:
                 loaded.append(record)
 
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="load") as pool:
-            list(pool.map(contextvars.copy_context().run, [load] * len(ids), ids))
+            for record_id in ids:
+                pool.submit(contextvars.copy_context().run, load, record_id)
         return loaded
 
     # -- check jobs --------------------------------------------------------------------------
@@ -544,6 +554,7 @@ def handle(invocation: Invocation, event: Mapping[str, object]) -> dict[str, obj
         membership=membership,
         deadline=invocation.deadline,
         clock=invocation.clock,
+        concurrency=invocation.settings.poll_concurrency,
     )
     hourly = invocation.clock().minute == 0
     return poller.tick(expire=bool(options.get("expire")) or hourly)

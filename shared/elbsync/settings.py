@@ -38,6 +38,7 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "bindings": ("ELBSYNC_BINDINGS",),
     "bindings_key": ("ELBSYNC_BINDINGS_KEY",),
     "max_remove_share": ("ELBSYNC_MAX_REMOVE_SHARE",),
+    "poll_concurrency": ("ELBSYNC_POLL_CONCURRENCY",),
 }
 
 
@@ -65,6 +66,7 @@ class Settings(BaseModel):
     bindings: str | None = None
     bindings_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_./-]{1,256}$")
     max_remove_share: float = Field(default=0.5, gt=0, le=1)
+    poll_concurrency: int = Field(default=8, ge=1, le=32)
 
     @field_validator("elb_endpoint", "as_endpoint", "ecs_endpoint", "obs_endpoint")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from elbsync.devkit.invoke import load_handler
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.repository import StateRepository
 
+from tests.events import load_event
 from tests.fixtures.emulator import EmulatorHandle, default_world_document
 
 REPO = Path(__file__).resolve().parents[3]
@@ -84,6 +86,19 @@ class Functions:
             self._monkeypatch.setenv(name, value)
         runtime.load_settings.cache_clear()
 
+    def now(self) -> datetime:
+        """The emulator's virtual time: the functions run on it too (see the fixture)."""
+        return datetime.fromtimestamp(self.emulator.emulator.clock.now(), tz=timezone.utc)
+
+    def travel(self, seconds: float) -> None:
+        """Move time on for the emulated cloud and the functions alike."""
+        self.emulator.advance(seconds)
+
+    def tick(self, *, timeout_s: float = 60.0, user_event: str = "") -> Any:
+        """One check_poller run on a TIMER event."""
+        event = {**load_event("check_poller/timer"), "user_event": user_event}
+        return self.invoke("check_poller", event, timeout_s=timeout_s)
+
     def invoke(self, function: str, event: dict[str, Any], *, timeout_s: float = 60.0) -> Any:
         handler = load_handler(function, REPO / "functions")
         return handler(event, LocalContext(function, timeout_s=timeout_s))
@@ -120,5 +135,7 @@ def quiet_emulator(quiet_emulator_session: EmulatorHandle) -> Iterator[EmulatorH
 def functions(
     quiet_emulator: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Functions]:
-    yield Functions(quiet_emulator, tmp_path / "state", monkeypatch)
+    functions = Functions(quiet_emulator, tmp_path / "state", monkeypatch)
+    monkeypatch.setattr(runtime, "now", functions.now)
+    yield functions
     runtime.load_settings.cache_clear()

@@ -10,12 +10,16 @@ from elbsync.state.records import CheckJob, Drain, LifecycleAction
 from tests.integration.functions.conftest import Functions, bindings_for
 
 
-def launch(functions: Functions, count: int = 1) -> tuple[list[str], dict[str, Any]]:
-    """Launch instances in asg-web; returns their ids and the SMN event the cloud delivers."""
+def launch_many(functions: Functions, count: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """Launch instances in asg-web; their ids and the SMN events the cloud delivers (one each)."""
     group = functions.emulator.scaling_group_id("asg-web")
     reply = functions.emulator.admin("POST", f"autoscaling/groups/{group}/launch", {"count": count})
-    (event,) = reply["events"]
-    return [i["instance_id"] for i in reply["instances"]], event
+    return [i["instance_id"] for i in reply["instances"]], list(reply["events"])
+
+
+def launch(functions: Functions) -> tuple[list[str], dict[str, Any]]:
+    ids, (event,) = launch_many(functions, 1)
+    return ids, event
 
 
 def terminate(functions: Functions, instance_id: str) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from elbsync.auth import AkSkAuth
+
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.integration

@@ -311,25 +311,19 @@ def batch_add(cloud: Cloud, call: Call) -> Reply:
         wanted.append((address, port, weight, name, subnet_id))
     now = cloud.now()
     _writable(cloud, pool, now)
-    existing = list(pool.members.values())
-    new_count = 0
-    seen: list[tuple[str, int]] = []
-    for address, port, *_ in wanted:
-        known = any(_same_endpoint(m, address, port) for m in existing)
-        if not known and (address, port) not in seen:
-            new_count += 1
-            seen.append((address, port))
+    by_endpoint = {(m.address, m.protocol_port): m for m in pool.members.values()}
+    new_endpoints = {(a, p) for a, p, *_ in wanted} - set(by_endpoint)
     quota = cloud.member_quota(pool)
-    if len(pool.members) + new_count > quota:
+    if len(pool.members) + len(new_endpoints) > quota:
         raise ApiFailure(
             409,
             QUOTA_CODE,
-            f"quota exceeded: pool {pool.model.id} would have {len(pool.members) + new_count} "
-            f"members; the quota is {quota}",
+            f"quota exceeded: pool {pool.model.id} would have "
+            f"{len(pool.members) + len(new_endpoints)} members; the quota is {quota}",
         )
     results: list[JsonObject] = []
     for address, port, weight, name, subnet_id in wanted:
-        match = next((m for m in pool.members.values() if _same_endpoint(m, address, port)), None)
+        match = by_endpoint.get((address, port))
         status = "existed"
         if match is None:
             status = "successful"
@@ -347,6 +341,7 @@ def batch_add(cloud: Cloud, call: Call) -> Reply:
                 health_since=now,
             )
             pool.members[match.id] = match
+            by_endpoint[(address, port)] = match
         view = member_view(cloud, pool, match, now)
         view["port_id"] = ""
         view["ret_status"] = status

@@ -188,6 +188,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in separate writes; without this, Nagle's algorithm and the
+        # client's delayed ACK add about 40 ms to every keep-alive reply.
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection, open_=True)
 
     def finish(self) -> None:
@@ -269,8 +273,9 @@ class _Handler(BaseHTTPRequestHandler):
         payload: JsonObject | None = reply.body
         if reply.body is not None and route.style == "elb":
             payload = {**reply.body, "request_id": request_id}
-        self._send(reply.status, payload, {"X-Request-Id": request_id, **reply.headers})
+        # Recorded before the reply leaves, so a client that has its answer sees it logged.
         self._record(route.operation, reply.status, request_id, None)
+        self._send(reply.status, payload, {"X-Request-Id": request_id, **reply.headers})
 
     def _dispatch(
         self,
@@ -335,10 +340,10 @@ class _Handler(BaseHTTPRequestHandler):
         operation: str | None,
         rule_id: int | None = None,
     ) -> None:
-        headers = {"X-Request-Id": request_id, **failure.headers}
-        self._send(failure.status, failure.body(request_id), headers)
         if operation is not None:
             self._record(operation, failure.status, request_id, rule_id, failure.code)
+        headers = {"X-Request-Id": request_id, **failure.headers}
+        self._send(failure.status, failure.body(request_id), headers)
 
     def _record(
         self,

@@ -78,3 +78,18 @@ def test_a_missing_or_malformed_file_is_a_config_error(tmp_path: Path) -> None:
     broken.write_text("{", encoding="utf-8")
     with pytest.raises(ConfigError, match="not JSON"):
         load_world(broken)
+
+
+def test_docs_emulator_md_lists_every_id_and_credential_of_the_default_world() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "emulator.md").read_text(encoding="utf-8")
+    world = load_world()
+    wanted = [c.access_key for c in world.credentials] + [c.secret_key for c in world.credentials]
+    wanted += [c.project_id for c in world.credentials] + [t.token for t in world.iam_tokens]
+    wanted += [s.id for s in world.subnets] + [g.id for g in world.security_groups]
+    wanted += [a.id for a in world.network_acls] + [s.id for s in world.servers]
+    wanted += [g.id for g in world.scaling_groups]
+    for lb in world.load_balancers:
+        wanted += [lb.id] + [li.id for li in lb.listeners] + [p.id for p in lb.pools]
+        wanted += [m.id for p in lb.pools for m in p.members]
+    missing = [value for value in wanted if value not in docs]
+    assert missing == []

@@ -324,6 +324,10 @@ class BucketStore(ObjectStore):
         except _Retryable as exhausted:
             raise exhausted.error from exhausted
 
+    def _no_such_key(self, response: httpx.Response) -> bool:
+        """A 404 about the key (an answer), not about the bucket (a misconfiguration)."""
+        return response.status_code == 404 and self._error_reply(response).code != "NoSuchBucket"
+
     # -- operations ---------------------------------------------------------------------------
 
     def get(self, key: str, *, deadline: Deadline | None = None) -> StoredObject | None:
@@ -337,7 +341,7 @@ class BucketStore(ObjectStore):
                 operation="get",
                 key=key,
                 deadline=bound,
-                accept=lambda response: response.status_code == 404,
+                accept=self._no_such_key,
             )
 
         response = self._with_retries(attempt, operation="get", key=key, deadline=bound)
@@ -425,7 +429,7 @@ class BucketStore(ObjectStore):
                     key=key,
                     deadline=bound,
                     ok=(200, 204),
-                    accept=lambda response: response.status_code == 404,
+                    accept=self._no_such_key,
                 )
             except _Ambiguous as lost:
                 current = self._read_back(key, lost, bound)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from elbsync.auth import S3SigV4Auth
 from elbsync.deadline import Deadline
-from elbsync.state import StoreAccessDenied, open_store
+from elbsync.state import StoreAccessDenied, StoreError, open_store
 
 from tests.fixtures.objectstore import TEST_RETRY_POLICY, SeaweedFS
 
@@ -153,3 +153,21 @@ def test_the_security_token_is_covered_by_the_signature(
 
     assert response.status_code == 403
     assert b"SignatureDoesNotMatch" in response.content
+
+
+def test_a_missing_bucket_is_reported_rather_than_read_as_empty(
+    seaweedfs: SeaweedFS, objectstore_client: httpx.Client
+) -> None:
+    store = open_store(
+        f"s3://missing-{uuid.uuid4().hex[:8]}/state",
+        deadline=Deadline.after(30),
+        client=objectstore_client,
+        access_key=seaweedfs.access_key,
+        secret_key=seaweedfs.secret_key,
+        endpoint=seaweedfs.endpoint,
+    )
+
+    with pytest.raises(StoreError) as caught:
+        store.get("anything.json")
+
+    assert caught.value.error_code == "NoSuchBucket"

@@ -12,7 +12,14 @@ from elbsync.auth import S3SigV4Auth
 from elbsync.deadline import Deadline
 from elbsync.errors import DeadlineExceeded
 from elbsync.retry import RetryPolicy
-from elbsync.state import KeyExists, StoreAccessDenied, StoreUnavailable, WriteOutcomeUnknown
+from elbsync.state import (
+    KeyExists,
+    StoreAccessDenied,
+    StoreError,
+    StoreUnavailable,
+    WriteOutcomeUnknown,
+    open_store,
+)
 from elbsync.state.s3 import S3Store
 
 from tests.fixtures.objectstore import FakeBucketServer
@@ -278,3 +285,20 @@ def test_s3_uses_path_style_sigv4_if_none_match_and_continuation_tokens() -> Non
     lists = [r for r in bucket.requests if r.method == "GET"]
     assert [r.url.params.get("list-type") for r in lists] == ["2", "2"]
     assert lists[1].url.params["continuation-token"] == "root/k2.json"
+
+
+def test_a_missing_bucket_is_an_error_rather_than_an_empty_store(bucket: FakeBucketServer) -> None:
+    store = open_store(
+        f"{bucket.style}://no-such-bucket/state",
+        deadline=Deadline.after(30),
+        client=httpx.Client(transport=bucket.transport()),
+        access_key=bucket.access_key,
+        secret_key=bucket.secret_key,
+        endpoint=bucket.endpoint,
+    )
+
+    with pytest.raises(StoreError) as caught:
+        store.get("k.json")
+
+    assert caught.value.status == 404
+    assert caught.value.error_code == "NoSuchBucket"

@@ -4,6 +4,10 @@ Virtual-host addressing (``https://<bucket>.<ELBSYNC_OBS_ENDPOINT host>/<key>``)
 V1 paged with ``marker``, and create-if-absent as an append at position 0
 (``POST /<key>?append&position=0``), which OBS refuses with 409 when the key already exists.
 OBS documents no conditional PUT, so nothing else here relies on one.
+
+Per OBS's "Appending an Object" page, a later PUT overwrites an appendable object (it becomes a
+normal one), which the records rely on; appending is unavailable in buckets with cross-region
+replication or WORM and in parallel file systems, so the state bucket must be a plain bucket.
 """
 
 from __future__ import annotations

@@ -40,14 +40,38 @@ _warm = False
 
 
 def now() -> datetime:
-    """The time every invocation works with (tests replace it to travel with the emulator)."""
+    """The time every invocation works with (see :func:`use_clock`)."""
+    return _clock()
+
+
+def _wall_clock() -> datetime:
     return datetime.now(timezone.utc)
+
+
+_clock: Callable[[], datetime] = _wall_clock
+
+
+def use_clock(clock: Callable[[], datetime] | None) -> None:
+    """Let invocations in this process run on another clock, e.g. the emulator's virtual one."""
+    global _clock
+    _clock = clock or _wall_clock
+
+
+_settings_override: Settings | None = None
 
 
 @functools.cache
 def load_settings() -> Settings:
     """Settings of this function instance, read once (``cache_clear()`` re-reads them)."""
-    return Settings.from_env()
+    return _settings_override or Settings.from_env()
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Run the functions in this process with ``settings`` instead of the environment's
+    (the local developer kit embeds them this way); ``None`` goes back to the environment."""
+    global _settings_override
+    _settings_override = settings
+    load_settings.cache_clear()
 
 
 @dataclass

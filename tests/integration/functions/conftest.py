@@ -136,6 +136,7 @@ def functions(
     quiet_emulator: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Functions]:
     functions = Functions(quiet_emulator, tmp_path / "state", monkeypatch)
-    monkeypatch.setattr(runtime, "now", functions.now)
+    runtime.use_clock(functions.now)
     yield functions
+    runtime.use_clock(None)
     runtime.load_settings.cache_clear()

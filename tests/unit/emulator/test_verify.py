@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 from elbsync.auth import AkSkAuth
+from elbsync.auth.sdk_hmac import signature, string_to_sign
 from elbsync.devkit.emulator.replies import ApiFailure
 from elbsync.devkit.emulator.verify import SignedRequest, authenticate, project_mismatch
 from elbsync.devkit.emulator.world import Credential
@@ -86,3 +88,41 @@ def test_the_project_in_path_and_header_must_be_the_credentials() -> None:
     assert project_mismatch(principal, None, None) is None
     assert project_mismatch(principal, "p2", None) is not None
     assert project_mismatch(principal, "p1", "p2") is not None
+
+
+def _sdk_style(query: list[tuple[str, str]], wire_query: str) -> SignedRequest:
+    """Signed the way Huawei's Python SDK does for repeated numeric values: in wire order."""
+    headers = {
+        "host": "127.0.0.1:9",
+        "x-sdk-date": SIGNED_AT.strftime("%Y%m%dT%H%M%SZ"),
+        "x-project-id": "p1",
+    }
+    signed = sorted(headers)
+    canonical = "\n".join(
+        [
+            "GET",
+            "/v3/p1/elb/pools/p/members/",
+            wire_query,
+            "".join(f"{name}:{headers[name]}\n" for name in signed),
+            ";".join(signed),
+            hashlib.sha256(b"").hexdigest(),
+        ]
+    )
+    sig = signature("SK1", string_to_sign(headers["x-sdk-date"], canonical))
+    authorization = f"SDK-HMAC-SHA256 Access=AK1, SignedHeaders={';'.join(signed)}, Signature={sig}"
+    all_headers = {name: [value] for name, value in headers.items()}
+    all_headers["authorization"] = [authorization]
+    return SignedRequest("GET", "/v3/p1/elb/pools/p/members", query, all_headers, b"")
+
+
+def test_repeated_values_signed_in_the_order_they_were_sent_are_accepted() -> None:
+    query = [("protocol_port", "80"), ("protocol_port", "443")]
+    request = _sdk_style(query, "protocol_port=80&protocol_port=443")
+    assert _check(request, SIGNED_AT) == "p1"
+
+
+def test_repeated_values_signed_in_neither_order_are_rejected() -> None:
+    query = [("protocol_port", "80"), ("protocol_port", "443")]
+    request = _sdk_style(query, "protocol_port=80&protocol_port=444")
+    with pytest.raises(ApiFailure, match="signature"):
+        _check(request, SIGNED_AT)

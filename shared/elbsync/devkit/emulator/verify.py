@@ -21,6 +21,7 @@ from elbsync.auth.sdk_hmac import (
     CONTENT_SHA256_HEADER,
     DATE_FORMAT,
     DATE_HEADER,
+    canonical_query,
     canonical_request,
     parse_authorization,
     signature,
@@ -126,12 +127,37 @@ def _verify_signature(
         signed_headers=signed,
         payload_hash=_payload_hash(request),
     )
-    expected = signature(credential.secret_key, string_to_sign(values["x-sdk-date"], canonical))
-    if not hmac.compare_digest(expected, parsed.signature):
+    date = values["x-sdk-date"]
+    candidates = [canonical]
+    alternative = _wire_order_variant(canonical, request.query)
+    if alternative is not None:
+        candidates.append(alternative)
+    if not any(
+        hmac.compare_digest(
+            signature(credential.secret_key, string_to_sign(date, c)), parsed.signature
+        )
+        for c in candidates
+    ):
         raise _unauthorized("verify aksk signature fail")
     return Principal(
         project_id=credential.project_id, method="aksk", access_key=credential.access_key
     )
+
+
+def _wire_order_variant(canonical: str, query: list[tuple[str, str]]) -> str | None:
+    """The canonical request with repeated query values kept in the order they were sent.
+
+    Huawei's Python SDK sorts the values of a repeated parameter before turning them into text
+    (``protocol_port=80&protocol_port=443``) and sends them in that order, while the canonical
+    form sorts them as text (``443`` before ``80``). Which one the gateway rebuilds is not
+    documented, so both are accepted; ``None`` when they cannot differ.
+    """
+    by_key = sorted(query, key=lambda pair: pair[0])
+    if by_key == sorted(query):
+        return None
+    method, uri, _, rest = canonical.split("\n", 3)
+    wire = "&".join(canonical_query([pair]) for pair in by_key)
+    return "\n".join([method, uri, wire, rest])
 
 
 def _payload_hash(request: SignedRequest) -> str:

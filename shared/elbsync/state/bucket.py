@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import random
 import time
 import xml.etree.ElementTree as ElementTree
@@ -29,6 +28,7 @@ from typing import Literal
 from urllib.parse import quote
 
 import httpx
+import structlog
 
 from elbsync.deadline import Deadline
 from elbsync.retry import RetryPolicy, Sleep, call_with_retry
@@ -52,7 +52,7 @@ from elbsync.state.store import (
 Method = Literal["GET", "HEAD", "PUT", "POST", "DELETE"]
 Addressing = Literal["path", "virtual"]
 
-_log = logging.getLogger("elbsync.state")
+_log = structlog.get_logger("elbsync.state")
 
 CONTENT_TYPE = "application/json"
 # Connection never made: the request did not reach the store, so sending it again is safe.
@@ -308,7 +308,10 @@ class BucketStore(ObjectStore):
         def on_retry(exc: Exception, number: int, wait: float) -> None:
             _log.warning(
                 "state_call_retrying",
-                extra={"operation": operation, "key": key, "retry": number, "wait_s": wait},
+                operation=operation,
+                key=key,
+                retry=number,
+                wait_s=wait,
             )
 
         try:
@@ -353,7 +356,7 @@ class BucketStore(ObjectStore):
     def put(self, key: str, data: bytes, *, deadline: Deadline | None = None) -> str:
         bound = self._deadline(deadline)
         url = self.object_url(key)
-        _log.info("state_write_started", extra={"operation": "put", "key": key})
+        _log.info("state_write_started", operation="put", key=key)
 
         def attempt() -> httpx.Response:
             return self._send("PUT", url, operation="put", key=key, deadline=bound, content=data)
@@ -363,7 +366,7 @@ class BucketStore(ObjectStore):
         except _Ambiguous as lost:
             current = self._read_back(key, lost, bound)
             if current is not None and current.data == data:
-                _log.info("state_write_confirmed", extra={"operation": "put", "key": key})
+                _log.info("state_write_confirmed", operation="put", key=key)
                 return current.etag
             raise WriteOutcomeUnknown(
                 "the reply was lost and the object does not hold our bytes",
@@ -371,13 +374,13 @@ class BucketStore(ObjectStore):
                 key=key,
                 current=current,
             ) from lost
-        _log.info("state_write_finished", extra={"operation": "put", "key": key})
+        _log.info("state_write_finished", operation="put", key=key)
         return _etag(response, data)
 
     def create(self, key: str, data: bytes, *, deadline: Deadline | None = None) -> str:
         bound = self._deadline(deadline)
         method, url, headers = self._create_request(key, data)
-        _log.info("state_write_started", extra={"operation": "create", "key": key})
+        _log.info("state_write_started", operation="create", key=key)
 
         def exists(response: httpx.Response) -> bool:
             return self._means_exists(response, self._error_reply(response))
@@ -410,7 +413,7 @@ class BucketStore(ObjectStore):
             return response
 
         response = self._with_retries(attempt, operation="create", key=key, deadline=bound)
-        _log.info("state_write_finished", extra={"operation": "create", "key": key})
+        _log.info("state_write_finished", operation="create", key=key)
         return _etag(response, data)
 
     def delete(
@@ -418,7 +421,7 @@ class BucketStore(ObjectStore):
     ) -> None:
         bound = self._deadline(deadline)
         url = self.object_url(key)
-        _log.info("state_write_started", extra={"operation": "delete", "key": key})
+        _log.info("state_write_started", operation="delete", key=key)
 
         def attempt() -> httpx.Response:
             try:
@@ -445,12 +448,14 @@ class BucketStore(ObjectStore):
                 ) from lost
 
         self._with_retries(attempt, operation="delete", key=key, deadline=bound)
-        _log.info("state_write_finished", extra={"operation": "delete", "key": key})
+        _log.info("state_write_finished", operation="delete", key=key)
 
     def _read_back(self, key: str, lost: _Ambiguous, deadline: Deadline) -> StoredObject | None:
         _log.warning(
             "state_write_reply_lost",
-            extra={"key": key, "reason": lost.error.message, "status": lost.error.status},
+            key=key,
+            reason=lost.error.message,
+            status=lost.error.status,
         )
         return self.get(key, deadline=deadline)
 

@@ -12,11 +12,12 @@ Correctness does not rest on compare-and-swap (OBS has none for PUT):
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
+
+import structlog
 
 from elbsync.deadline import Deadline
 from elbsync.errors import DeadlineExceeded
@@ -38,7 +39,7 @@ from elbsync.state.store import ObjectStore
 R = TypeVar("R", bound=WaitingRecord)
 Clock = Callable[[], datetime]
 
-_log = logging.getLogger("elbsync.state")
+_log = structlog.get_logger("elbsync.state")
 
 WAITING_KINDS: tuple[type[WaitingRecord], ...] = (CheckJob, LifecycleAction, Drain)
 
@@ -112,7 +113,7 @@ class StateRepository:
             try:
                 found = self._read(model, key, deadline)
             except CorruptRecord as exc:
-                _log.error("state_record_unreadable", extra={"key": key, "problem": exc.message})
+                _log.error("state_record_unreadable", key=key, problem=exc.message)
                 continue
             if found is not None:
                 yield found[0]
@@ -228,17 +229,15 @@ class StateRepository:
         except WriteOutcomeUnknown:
             # Someone re-wrote the pending copy meanwhile; the done record already wins, and
             # the next update drops the copy again.
-            _log.warning("state_pending_copy_left", extra={"key": key})
+            _log.warning("state_pending_copy_left", key=key)
 
     def _log_write(self, event: str, record: WaitingRecord) -> None:
         _log.info(
             event,
-            extra={
-                "record_kind": record.kind,
-                "record_id": record.record_id,
-                "status": record.status,
-                "revision": record.revision,
-            },
+            record_kind=record.kind,
+            record_id=record.record_id,
+            status=record.status,
+            revision=record.revision,
         )
 
     # -- audit --------------------------------------------------------------------------------
@@ -295,7 +294,7 @@ class StateRepository:
                         continue  # rewritten since the listing: young again
                     deleted += 1
         except DeadlineExceeded:
-            _log.info("state_expiry_paused", extra={"examined": examined, "deleted": deleted})
+            _log.info("state_expiry_paused", examined=examined, deleted=deleted)
             return ExpiryReport(examined, deleted, complete=False)
-        _log.info("state_expiry_finished", extra={"examined": examined, "deleted": deleted})
+        _log.info("state_expiry_finished", examined=examined, deleted=deleted)
         return ExpiryReport(examined, deleted, complete=True)

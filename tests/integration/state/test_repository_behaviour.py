@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import structlog
+import structlog.testing
 from elbsync.state import (
     AuditEntry,
     CheckJob,
@@ -175,17 +176,17 @@ def test_each_kind_is_listed_on_its_own(repo: StateRepository) -> None:
     assert [d.drain_id for d in repo.pending(Drain)] == ["d1"]
 
 
-def test_an_unreadable_pending_record_is_logged_and_skipped(
-    repo: StateRepository, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_an_unreadable_pending_record_is_logged_and_skipped(repo: StateRepository) -> None:
     repo.add(new_job("good"))
     repo.store.put(layout.pending_key("check_job", "bad"), b"{not json")
 
-    with caplog.at_level(logging.ERROR, logger="elbsync.state"):
+    with structlog.testing.capture_logs() as logs:
         listed = [job.job_id for job in repo.pending(CheckJob)]
 
     assert listed == ["good"]
-    assert [r.getMessage() for r in caplog.records] == ["state_record_unreadable"]
+    errors = [line for line in logs if line["log_level"] == "error"]
+    assert [line["event"] for line in errors] == ["state_record_unreadable"]
+    assert errors[0]["key"].endswith("bad.json")
 
 
 def test_audit_entries_are_appended_once_and_read_back_by_day(repo: StateRepository) -> None:

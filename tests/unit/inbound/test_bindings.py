@@ -281,3 +281,35 @@ def test_writes_are_serialised_per_load_balancer_or_per_pool_when_it_is_unknown(
     assert api is not None
     assert web.serialisation_key == LB_WEB
     assert api.serialisation_key == f"pool:{POOL_API}"
+
+
+def test_a_name_match_never_picks_a_binding_pinned_to_another_group() -> None:
+    from elbsync.bindings import BindingDocument
+    from elbsync.errors import InputError
+    from elbsync.inbound.lifecycle import LifecycleNotification
+
+    document = BindingDocument.model_validate(
+        {
+            "bindings": [
+                {
+                    "name": "pinned",
+                    "scaling_group_id": "group-a",
+                    "scaling_group_name": "web",
+                    "pools": [{"pool_id": "p1", "protocol_port": 80}],
+                }
+            ]
+        }
+    )
+    note = LifecycleNotification.model_validate(
+        {
+            "service": "AutoScaling",
+            "lifecycle_hook_type": "INSTANCE_LAUNCHING",
+            "lifecycle_hook_name": "hook",
+            "lifecycle_action_key": "key",
+            "scaling_instance": {"instance_id": "i-1"},
+            "scaling_group": {"scaling_group_id": "group-b", "scaling_group_name": "web"},
+        }
+    )
+
+    with pytest.raises(InputError, match="no binding for scaling group group-b"):
+        document.for_notification(note)

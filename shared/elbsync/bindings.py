@@ -114,10 +114,9 @@ class BindingDocument(_Doc):
             if binding.scaling_group_id and binding.scaling_group_id == group.scaling_group_id:
                 return binding
         for binding in self.bindings:
-            if (
-                binding.scaling_group_name
-                and binding.scaling_group_name == group.scaling_group_name
-            ):
+            same_name = binding.scaling_group_name == group.scaling_group_name
+            other_group = binding.scaling_group_id not in (None, group.scaling_group_id)
+            if binding.scaling_group_name and same_name and not other_group:
                 return binding
         raise InputError(
             f"no binding for scaling group {group.scaling_group_id} "

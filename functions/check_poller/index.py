@@ -4,9 +4,11 @@ gates, drains, expiry)."""
 from __future__ import annotations
 
 from elbsync.context import FunctionContext
-from elbsync.poller import handle
 from elbsync.runtime import Event, Reply, run
 
 
 def handler(event: Event, context: FunctionContext) -> Reply:
+    # Imported on first use: a new instance starts before it pays for the record models.
+    from elbsync.poller import handle
+
     return run("check_poller", event, context, handle)

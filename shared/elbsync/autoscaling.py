@@ -15,7 +15,7 @@ LifecycleResult = Literal["CONTINUE", "ABANDON", "EXTEND"]
 class HangingInstance(BaseModel):
     """An instance held by a lifecycle hook, as the list API reports it."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     instance_id: str
     scaling_group_id: str | None = None

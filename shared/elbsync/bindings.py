@@ -22,7 +22,7 @@ WEIGHTLESS_ALGORITHMS = frozenset({"SOURCE_IP", "QUIC_CID"})
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class PoolBinding(_Doc):

@@ -9,14 +9,14 @@ from elbsync.transport import ApiSession, path_id
 
 
 class FixedIp(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     subnet_id: str
     ip_address: str
 
 
 class Interface(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     port_id: str
     port_state: str | None = None

@@ -27,7 +27,7 @@ M = TypeVar("M", bound=BaseModel)
 class _Reply(BaseModel):
     """A shape read from the API: unknown fields are ignored, new ones never break us."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class MemberStatus(_Reply):
@@ -69,7 +69,7 @@ class MemberResult(_Reply):
 class NewMember(BaseModel):
     """A member to add. Field names and limits are the API's."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     address: str = Field(min_length=1, max_length=64)
     protocol_port: int = Field(ge=1, le=65535)
@@ -79,7 +79,7 @@ class NewMember(BaseModel):
 
 
 class MemberUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str = Field(min_length=1)
     weight: int | None = Field(default=None, ge=0, le=100)
@@ -89,7 +89,7 @@ class MemberUpdate(BaseModel):
 class MemberRef(BaseModel):
     """A member to delete: by ``id``, or by ``address`` + ``protocol_port``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str | None = None
     address: str | None = None

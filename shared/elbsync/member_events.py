@@ -10,23 +10,24 @@ delivers the event again.
 from __future__ import annotations
 
 from collections import Counter
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import structlog
 from pydantic import JsonValue
 
-from elbsync.bindings import BindingDocument
-from elbsync.deployment import Deployment, DeploymentEvent
 from elbsync.errors import ConfigError, InputError
-from elbsync.inbound.deployments import DEPLOYMENT_TYPES
-from elbsync.inbound.envelopes import Inbound, Rejected, unwrap
-from elbsync.inbound.lifecycle import EVENT_TYPE, LifecycleNotification
+from elbsync.inbound.envelopes import LIFECYCLE_EVENT_TYPE, Inbound, Rejected, unwrap
 from elbsync.inbound.validation import parse
 from elbsync.membership import Membership
 from elbsync.runtime import Event, Invocation, Reply
-from elbsync.scaling import Scaling
 from elbsync.state.idempotency import Idempotency, Replay
 from elbsync.state.repository import StateRepository
+
+if TYPE_CHECKING:
+    from elbsync.bindings import BindingDocument
+
+# The scaling and deployment flows (and their models) are imported by the events that need
+# them, so a new function instance does not pay for both.
 
 _log = structlog.get_logger("elbsync.member_events")
 
@@ -88,7 +89,10 @@ class MemberEvents:
         return {**base, **stored}
 
     def _work(self, item: Inbound) -> dict[str, object]:
-        if item.type == EVENT_TYPE:
+        if item.type == LIFECYCLE_EVENT_TYPE:
+            from elbsync.inbound.lifecycle import LifecycleNotification
+            from elbsync.scaling import Scaling
+
             note = parse(LifecycleNotification, item.data, at=item.at)
             document = self.bindings(required=True)
             assert document is not None
@@ -99,6 +103,9 @@ class MemberEvents:
                 "binding": binding.name,
                 "result": scaling.handle(note, binding),
             }
+        from elbsync.deployment import Deployment, DeploymentEvent
+        from elbsync.inbound.deployments import DEPLOYMENT_TYPES
+
         model = DEPLOYMENT_TYPES[item.type][0]
         event = parse(model, item.data, at=item.at)
         assert isinstance(event, DeploymentEvent)
@@ -113,6 +120,8 @@ class MemberEvents:
 
 def load_bindings(invocation: Invocation, *, required: bool) -> BindingDocument | None:
     """The binding document: ``ELBSYNC_BINDINGS``, or the store object ``ELBSYNC_BINDINGS_KEY``."""
+    from elbsync.bindings import BindingDocument
+
     settings = invocation.settings
     if settings.bindings:
         return BindingDocument.from_json(settings.bindings, source="ELBSYNC_BINDINGS")

@@ -23,6 +23,7 @@ EXPECTED = (
     'or one CloudEvent {"specversion": "1.0", "id": ..., "type": ..., "data": {...}}'
 )
 CLOUDEVENT_SCHEMA = "cloudevent.schema.json"
+LIFECYCLE_EVENT_TYPE = "autoscaling.lifecycle"
 SMN_SCHEMA = "smn-record.schema.json"
 
 
@@ -92,12 +93,12 @@ def _smn(at: str, record: object) -> Inbound:
             "is not an Auto Scaling lifecycle notification (service must be AutoScaling)",
             field=message_at,
         )
-    from elbsync.inbound.lifecycle import EVENT_TYPE, SCHEMA_FILE
+    from elbsync.inbound.lifecycle import SCHEMA_FILE
 
     check(message, SCHEMA_FILE, at=message_at)
     return Inbound(
         event_id=str(smn["message_id"]),
-        type=EVENT_TYPE,
+        type=LIFECYCLE_EVENT_TYPE,
         data=message,
         source="smn",
         at=message_at,

@@ -9,12 +9,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EVENT_TYPE = "autoscaling.lifecycle"
 SCHEMA_FILE = "autoscaling-lifecycle.schema.json"
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
 
 class ScalingInstance(_Open):

@@ -6,8 +6,9 @@ import json
 
 import pytest
 from elbsync.errors import InputError
+from elbsync.inbound.envelopes import LIFECYCLE_EVENT_TYPE as EVENT_TYPE
 from elbsync.inbound.envelopes import Inbound, Rejected, unwrap
-from elbsync.inbound.lifecycle import EVENT_TYPE, LifecycleNotification
+from elbsync.inbound.lifecycle import LifecycleNotification
 
 from tests.events import load_event
 

@@ -16,7 +16,8 @@ import pytest
 from elbsync.errors import InputError
 from elbsync.inbound.deployments import DEPLOYMENT_TYPES
 from elbsync.inbound.envelopes import CLOUDEVENT_SCHEMA, SMN_SCHEMA, Rejected, unwrap
-from elbsync.inbound.lifecycle import EVENT_TYPE, SCHEMA_FILE, LifecycleNotification
+from elbsync.inbound.envelopes import LIFECYCLE_EVENT_TYPE as EVENT_TYPE
+from elbsync.inbound.lifecycle import SCHEMA_FILE, LifecycleNotification
 from elbsync.inbound.validation import check, load_schema, parse
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel

@@ -11,11 +11,13 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from email.utils import formatdate
 from urllib.parse import quote, unquote
 
 import httpx
+
+from elbsync.auth.keys import KeySigner, header_values
 
 HEADER_PREFIX = "x-obs-"
 META_PREFIX = "x-obs-meta-"
@@ -154,14 +156,7 @@ def virtual_host_bucket(host: str, bucket: str | None) -> str | None:
     return None
 
 
-def _header_text(value: bytes) -> str:
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value.decode("latin-1")
-
-
-class ObsAuth(httpx.Auth):
+class ObsAuth(KeySigner):
     """Signs each request with OBS's native signature.
 
     A ``Date`` or ``x-obs-date`` header already on the request is kept, so signatures can be
@@ -179,25 +174,15 @@ class ObsAuth(httpx.Auth):
         security_token: str | None = None,
         bucket: str | None = None,
     ) -> None:
-        self.access_key = access_key
-        self._secret_key = secret_key
-        self._security_token = security_token
+        super().__init__(access_key, secret_key, security_token=security_token)
         self.bucket = bucket
 
     def __repr__(self) -> str:
         return f"ObsAuth(access_key={self.access_key[:4]}…, bucket={self.bucket!r})"
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.sign(request)
-        yield request
-
     def string_to_sign(self, request: httpx.Request) -> str:
         """What :meth:`sign` signs for ``request`` as it is now (for tests and diagnostics)."""
-        values: dict[str, str] = {}
-        for raw_name, raw_value in request.headers.raw:
-            name = _header_text(raw_name).lower()
-            text = _header_text(raw_value)
-            values[name] = f"{values[name]},{text}" if name in values else text
+        values = header_values(request)
         raw_path = request.url.raw_path.split(b"?", 1)[0].decode("ascii") or "/"
         bucket = virtual_host_bucket(request.url.host, self.bucket)
         path = f"/{bucket}{raw_path}" if bucket is not None else raw_path

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from urllib.parse import quote, unquote
 
 import httpx
+
+from elbsync.auth.keys import KeySigner, header_values
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -99,14 +101,7 @@ def signing_key(secret_key: str, day: str, region: str, service: str) -> bytes:
     return key
 
 
-def _header_text(value: bytes) -> str:
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value.decode("latin-1")
-
-
-class S3SigV4Auth(httpx.Auth):
+class S3SigV4Auth(KeySigner):
     """Signs each request with AWS Signature Version 4 (header form).
 
     ``X-Amz-Date`` already on the request is kept, so signatures can be pinned in tests. With
@@ -122,18 +117,12 @@ class S3SigV4Auth(httpx.Auth):
         security_token: str | None = None,
         service: str = "s3",
     ) -> None:
-        self.access_key = access_key
-        self._secret_key = secret_key
+        super().__init__(access_key, secret_key, security_token=security_token)
         self.region = region
-        self._security_token = security_token
         self.service = service
 
     def __repr__(self) -> str:
         return f"S3SigV4Auth(access_key={self.access_key[:4]}…, region={self.region!r})"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.sign(request)
-        yield request
 
     def sign(self, request: httpx.Request) -> None:
         """Add the date, payload, token and ``Authorization`` headers to ``request`` in place."""
@@ -148,12 +137,12 @@ class S3SigV4Auth(httpx.Auth):
             headers["Host"] = request.url.netloc.decode("ascii")
         headers.pop("Authorization", None)
 
-        values: dict[str, str] = {}
-        for raw_name, raw_value in headers.raw:
-            name = _header_text(raw_name).lower()
-            if name in _SIGNED_HEADERS or name.startswith("x-amz-"):
-                text = _header_text(raw_value).strip()
-                values[name] = f"{values[name]},{text}" if name in values else text
+        values = {
+            name: text.strip()
+            for name, text in header_values(
+                request, keep=lambda n: n in _SIGNED_HEADERS or n.startswith("x-amz-")
+            ).items()
+        }
         amz_date = headers[DATE_HEADER]
         day = amz_date[:8]
         canonical, signed = canonical_request(

@@ -17,6 +17,8 @@ from urllib.parse import quote, unquote
 
 import httpx
 
+from elbsync.auth.keys import KeySigner, header_values
+
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "X-Sdk-Date"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -107,14 +109,6 @@ def parse_authorization(value: str) -> ParsedAuthorization | None:
     )
 
 
-def header_text(value: bytes) -> str:
-    """A raw header value as text: UTF-8 where it decodes, Latin-1 otherwise."""
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value.decode("latin-1")
-
-
 def request_query_pairs(request: httpx.Request) -> list[tuple[str, str]]:
     return [(k, v) for k, v in request.url.params.multi_items()]
 
@@ -126,15 +120,13 @@ def request_payload_hash(request: httpx.Request) -> str:
     return hashlib.sha256(request.content).hexdigest()
 
 
-class AkSkAuth(httpx.Auth):
+class AkSkAuth(KeySigner):
     """Signs each request with SDK-HMAC-SHA256.
 
     Every header the request carries when it is signed is listed in ``SignedHeaders`` (hop-by-hop
     headers excepted). An ``X-Sdk-Date`` already on the request is kept, so signatures can be
     pinned in tests; otherwise the current UTC time is used.
     """
-
-    requires_request_body = True
 
     def __init__(
         self,
@@ -144,17 +136,8 @@ class AkSkAuth(httpx.Auth):
         security_token: str | None = None,
         project_id: str | None = None,
     ) -> None:
-        self.access_key = access_key
-        self._secret_key = secret_key
-        self._security_token = security_token
+        super().__init__(access_key, secret_key, security_token=security_token)
         self.project_id = project_id
-
-    def __repr__(self) -> str:
-        return f"AkSkAuth(access_key={self.access_key[:4]}…, project_id={self.project_id!r})"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.sign(request)
-        yield request
 
     def sign(self, request: httpx.Request) -> None:
         """Add the date, project, token and ``Authorization`` headers to ``request`` in place."""
@@ -173,13 +156,8 @@ class AkSkAuth(httpx.Auth):
         pairs = request_query_pairs(request)
         request.url = request.url.copy_with(query=canonical_query(pairs).encode("ascii") or None)
 
-        values: dict[str, str] = {}
-        for raw_name, raw_value in headers.raw:
-            name = header_text(raw_name).lower()
-            # Names with "_" are dropped by many proxies; Huawei's SDK never signs them.
-            if name not in _UNSIGNED_HEADERS and "_" not in name:
-                text = header_text(raw_value)
-                values[name] = f"{values[name]},{text}" if name in values else text
+        # Names with "_" are dropped by many proxies; Huawei's SDK never signs them.
+        values = header_values(request, keep=lambda n: n not in _UNSIGNED_HEADERS and "_" not in n)
         signed = sorted(values)
         canonical = canonical_request(
             method=request.method,

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qsl, unquote
 
-from elbsync.auth.sdk_hmac import header_text
+from elbsync.auth.keys import header_text
 from elbsync.devkit.emulator import admin, autoscaling, ecs, elb
 from elbsync.devkit.emulator.clock import VirtualClock, iso
 from elbsync.devkit.emulator.cloud import Cloud, new_request_id

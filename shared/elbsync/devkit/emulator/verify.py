@@ -48,7 +48,7 @@ class SignedRequest:
     """The parts of an HTTP request that the signature covers.
 
     ``headers`` maps lower-case names to every value received for that name, already decoded
-    with :func:`elbsync.auth.sdk_hmac.header_text`.
+    with :func:`elbsync.auth.keys.header_text`.
     """
 
     method: str

@@ -2,39 +2,44 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime-installed
+DEV     := $(VENV)/.dev-installed
 
 .PHONY: demo test lint typecheck unit bench package clean
 
-$(STAMP): pyproject.toml
+# The demo needs only the runtime; the tests add the development tools on top.
+$(RUNTIME): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "elbsync needs Python 3.10 or newer")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $(RUNTIME)
 
-demo: $(STAMP)
+$(DEV): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(DEV)
+
+demo: $(RUNTIME)
 	$(BIN)/elbsync demo
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(DEV)
 	$(BIN)/pytest tests/unit
 
 test: lint typecheck
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python benchmarks/cold_start.py
 
 # The FunctionGraph dependency package: build/elbsync-deps.zip with python/ holding the runtime
 # libraries (for the Python 3.12 runtime, x86_64) and elbsync without its developer kit.
-package: $(STAMP)
+package: $(RUNTIME)
 	rm -rf build/package && mkdir -p build/package/python
 	$(BIN)/python -m pip install --quiet --target build/package/python \
 		--platform manylinux2014_x86_64 --python-version 3.12 --only-binary=:all: \

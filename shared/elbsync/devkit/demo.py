@@ -339,6 +339,10 @@ def running(world: World) -> Iterator[Emulator]:
 
 def main(out: TextIO = sys.stdout) -> int:
     world = load_world()
+    # A balancer stays busy for a short while after each write, as in the cloud, but briefer
+    # than the default world's, so the story is not mostly waiting.
+    behaviour = world.behaviour.model_copy(update={"busy_after_write_s": 0.1})
+    world = world.model_copy(update={"behaviour": behaviour})
     with running(world) as emulator, tempfile.TemporaryDirectory(prefix="elbsync-demo-") as tmp:
         story = Story(emulator, out)
         story.say(f"elbsync demo: emulator at {emulator.base_url}, state in {tmp}")

@@ -30,7 +30,7 @@ from elbsync.elb import ElbClient, Member, MemberRef
 from elbsync.errors import ApiError, ElbsyncError, InputError, NotFoundError
 from elbsync.executor import Change, PoolWrite
 from elbsync.membership import Membership
-from elbsync.state.errors import StateError
+from elbsync.state.errors import StateError, TransitionRefused
 from elbsync.state.records import (
     AuditEntry,
     CheckFinding,
@@ -174,6 +174,11 @@ class Poller:
         """One item's failure is counted and logged; it never stops the others."""
         try:
             work(item)
+        except TransitionRefused as exc:
+            # Another run (overlapping ticks) moved the record on first: it owns this step.
+            _log.info(
+                "poll_item_moved_on", kind=item.kind, record_id=item.record_id, reason=exc.message
+            )
         except (ElbsyncError, StateError) as exc:
             self.tally.add("failures", 1)
             _log.error(

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 _log = structlog.get_logger("elbsync.poller")
 
 R = TypeVar("R", bound=WaitingRecord)
+T = TypeVar("T")
 
 HEALTHY = frozenset({"ONLINE", "NO_MONITOR"})
 MAX_CHECK_RETRIES = 2
@@ -54,7 +55,10 @@ EXTEND_LEAD = timedelta(minutes=3)
 EXTEND_BY = timedelta(hours=1)
 DRAIN_GIVE_UP = timedelta(days=1)
 MIN_ITEM_SECONDS = 1.0
-CHECK_SHARE = 0.5  # check jobs may use at most this share of the tick, so nothing starves
+# Check jobs may use at most half of the tick and lifecycle actions most of what is left, so
+# drains always get time too and nothing starves.
+CHECK_SHARE = 0.5
+ACTION_SHARE = 0.75
 
 
 @dataclass
@@ -120,19 +124,22 @@ class Poller:
     def tick(self, *, expire: bool = False) -> dict[str, object]:
         """One timer tick. ``expire`` also deletes finished records past their age."""
         check_budget = Deadline.after(self.deadline.remaining() * CHECK_SHARE)
-        jobs = self._load_pending(CheckJob)
-        still_pending_jobs = self._poll_check_jobs(jobs, check_budget)
-        actions = self._load_pending(LifecycleAction)
-        waiting = self._decide_actions(actions, still_pending_jobs)
-        drains = self._load_pending(Drain)
-        draining = self._finish_drains(drains)
+        jobs, job_ids = self._load_pending(CheckJob, check_budget)
+        finished = self._poll_check_jobs(jobs, check_budget)
+        open_jobs = [j for j in jobs if j.job_id not in finished]
+        open_ids = set(job_ids) - finished
+        action_budget = Deadline.after(self.deadline.remaining() * ACTION_SHARE)
+        actions, action_ids = self._load_pending(LifecycleAction, action_budget)
+        decided = self._decide_actions(actions, open_jobs, open_ids, action_budget)
+        drains, drain_ids = self._load_pending(Drain)
+        deleted = self._finish_drains(drains)
         if expire and self._has_time():
             report = self.repo.expire(deadline=self.deadline)
             self.tally.add("purged", report.deleted)
         pending = {
-            "check_jobs": len(still_pending_jobs),
-            "lifecycle_actions": waiting,
-            "drains": draining,
+            "check_jobs": len(open_ids),
+            "lifecycle_actions": len(action_ids) - decided,
+            "drains": len(drain_ids) - deleted,
         }
         summary = self.tally.summary(pending)
         _log.info("check_poller_summary", **summary)
@@ -147,18 +154,31 @@ class Poller:
         return enough
 
     def _parallel(
-        self, work: Callable[[R], None], items: Iterable[R], budget: Deadline | None
+        self,
+        work: Callable[[T], None],
+        items: Iterable[T],
+        budget: Deadline | None,
+        *,
+        kind: str,
+        name: Callable[[T], str],
     ) -> None:
-        """Run ``work`` on items in due order, at most ``concurrency`` at once.
+        """Run ``work`` on items in the order given, at most ``concurrency`` at once.
 
         An item starts only when a worker is free and enough time is left, so a short
-        invocation stops cleanly between items and leaves the rest for the next tick.
+        invocation stops cleanly between items and leaves the rest for the next tick. One
+        item's failure is logged and counted; it never stops the others.
         """
         slots = threading.BoundedSemaphore(self.concurrency)
 
-        def run(item: R) -> None:
+        def run(item: T) -> None:
             try:
-                self._guarded(work, item)
+                work(item)
+            except TransitionRefused as exc:
+                # Another run (overlapping ticks) moved the record on first: it owns this step.
+                _log.info("poll_item_moved_on", kind=kind, record_id=name(item), reason=exc.message)
+            except (ElbsyncError, StateError) as exc:
+                self.tally.add("failures", 1)
+                _log.error("poll_item_failed", kind=kind, record_id=name(item), error=exc.to_dict())
             finally:
                 slots.release()
 
@@ -170,39 +190,27 @@ class Poller:
                     break
                 pool.submit(contextvars.copy_context().run, run, item)
 
-    def _guarded(self, work: Callable[[R], None], item: R) -> None:
-        """One item's failure is counted and logged; it never stops the others."""
-        try:
-            work(item)
-        except TransitionRefused as exc:
-            # Another run (overlapping ticks) moved the record on first: it owns this step.
-            _log.info(
-                "poll_item_moved_on", kind=item.kind, record_id=item.record_id, reason=exc.message
-            )
-        except (ElbsyncError, StateError) as exc:
-            self.tally.add("failures", 1)
-            _log.error(
-                "poll_item_failed", kind=item.kind, record_id=item.record_id, error=exc.to_dict()
-            )
-
-    def _load_pending(self, model: type[R]) -> list[R]:
-        """Every pending record of a kind: one listing, then reads in parallel."""
-        ids = list(self.repo.pending_ids(model))
+    def _load_pending(
+        self, model: type[R], budget: Deadline | None = None
+    ) -> tuple[list[R], list[str]]:
+        """The pending records of a kind (read in parallel while time lasts) and all their ids
+        (one listing, complete even when time ran out before every record was read)."""
         loaded: list[R] = []
 
         def load(record_id: str) -> None:
-            record = self.repo.load(model, record_id)
+            record = self.repo.load_pending(model, record_id)
             if record is not None and not record.terminal:
                 loaded.append(record)
 
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="load") as pool:
-            for record_id in ids:
-                pool.submit(contextvars.copy_context().run, load, record_id)
-        return loaded
+        kind = str(model.model_fields["kind"].default)
+        ids = list(self.repo.pending_ids(model))
+        self._parallel(load, ids, budget, kind=kind, name=str)
+        return loaded, ids
 
     # -- check jobs --------------------------------------------------------------------------
 
-    def _poll_check_jobs(self, jobs: list[CheckJob], budget: Deadline) -> list[CheckJob]:
+    def _poll_check_jobs(self, jobs: list[CheckJob], budget: Deadline) -> set[str]:
+        """Poll the due jobs; returns the ids of those that finished."""
         now = self.clock()
         due = sorted((j for j in jobs if j.next_poll_at <= now), key=lambda j: j.next_poll_at)
         finished: set[str] = set()
@@ -215,10 +223,15 @@ class Poller:
                 if outcome and job.lifecycle_action_id:
                     notes.append((job.lifecycle_action_id, outcome))
 
-        self._parallel(poll, due, budget)
-        for action_key, found in notes:
-            self._note_findings(action_key, found)
-        return [j for j in jobs if j.job_id not in finished]
+        self._parallel(poll, due, budget, kind="check_job", name=lambda j: j.job_id)
+        self._parallel(
+            lambda note: self._note_findings(*note),
+            notes,
+            None,
+            kind="lifecycle_action",
+            name=lambda note: note[0],
+        )
+        return finished
 
     def _poll_job(self, job: CheckJob) -> tuple[CheckFinding, ...] | None:
         """Advance one job; returns its findings once it is finished, ``None`` while it waits."""
@@ -302,10 +315,20 @@ class Poller:
 
     # -- lifecycle actions -------------------------------------------------------------------
 
-    def _decide_actions(self, actions: list[LifecycleAction], open_jobs: list[CheckJob]) -> int:
+    def _decide_actions(
+        self,
+        actions: list[LifecycleAction],
+        open_jobs: list[CheckJob],
+        open_ids: set[str],
+        budget: Deadline,
+    ) -> int:
+        """Decide what can be decided; returns how many actions no longer wait."""
         waiting_on: dict[str, int] = Counter(
             j.lifecycle_action_id for j in open_jobs if j.lifecycle_action_id
         )
+        for action in actions:  # jobs not read this tick still count, by id
+            unread = [i for i in action.check_job_ids if i in open_ids]
+            waiting_on[action.action_key] = max(waiting_on.get(action.action_key, 0), len(unread))
         ordered = sorted(actions, key=lambda a: min(a.health_deadline, a.hook_deadline))
         decided: set[str] = set()
 
@@ -313,8 +336,10 @@ class Poller:
             if self._decide(action, waiting_on.get(action.action_key, 0)):
                 decided.add(action.action_key)
 
-        self._parallel(decide, ordered, None)
-        return len(actions) - len(decided)
+        self._parallel(
+            decide, ordered, budget, kind="lifecycle_action", name=lambda a: a.action_key
+        )
+        return len(decided)
 
     def _decide(self, action: LifecycleAction, open_checks: int) -> bool:
         """Move one action on; ``True`` when it no longer waits."""
@@ -449,6 +474,7 @@ class Poller:
     # -- drains ------------------------------------------------------------------------------
 
     def _finish_drains(self, drains: list[Drain]) -> int:
+        """Delete the drained members that are due; returns how many drains are done."""
         now = self.clock()
         due = sorted((d for d in drains if d.delete_after <= now), key=lambda d: d.delete_after)
         done: set[str] = set()
@@ -457,8 +483,8 @@ class Poller:
             if self._finish_drain(drain):
                 done.add(drain.drain_id)
 
-        self._parallel(finish, due, None)
-        return len(drains) - len(done)
+        self._parallel(finish, due, None, kind="drain", name=lambda d: d.drain_id)
+        return len(done)
 
     def _finish_drain(self, drain: Drain) -> bool:
         if self.clock() - drain.delete_after > DRAIN_GIVE_UP:

@@ -107,16 +107,23 @@ class StateRepository:
         A record finished between the listing and the read is skipped; an unreadable one is
         logged and skipped so it cannot stall the others.
         """
-        kind = _kind_of(model)
         for record_id in self.pending_ids(model, deadline=deadline):
-            key = layout.pending_key(kind, record_id)
-            try:
-                found = self._read(model, key, deadline)
-            except CorruptRecord as exc:
-                _log.error("state_record_unreadable", key=key, problem=exc.message)
-                continue
+            found = self.load_pending(model, record_id, deadline=deadline)
             if found is not None:
-                yield found[0]
+                yield found
+
+    def load_pending(
+        self, model: type[R], record_id: str, *, deadline: Deadline | None = None
+    ) -> R | None:
+        """A waiting record by id (one read); ``None`` if it finished meanwhile or is unreadable
+        (logged), so one bad record cannot stall the others."""
+        key = layout.pending_key(_kind_of(model), record_id)
+        try:
+            found = self._read(model, key, deadline)
+        except CorruptRecord as exc:
+            _log.error("state_record_unreadable", key=key, problem=exc.message)
+            return None
+        return None if found is None else found[0]
 
     # -- writing ------------------------------------------------------------------------------
 

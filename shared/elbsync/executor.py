@@ -18,7 +18,7 @@ from typing import Literal, TypeVar
 
 import structlog
 
-from elbsync.elb import BATCH_LIMIT, ElbClient, MemberRef, MemberResult, MemberUpdate, NewMember
+from elbsync.elb import ElbClient, MemberRef, MemberResult, MemberUpdate, NewMember, chunks
 from elbsync.errors import ApiError, BadRequestError
 
 Kind = Literal["add", "update", "delete"]
@@ -121,9 +121,8 @@ class Executor:
             else:
                 batches = [changes]
             for batch in batches:
-                for start in range(0, len(batch), BATCH_LIMIT):
-                    chunk = batch[start : start + BATCH_LIMIT]
-                    outcomes.extend(self._send(write.pool_id, kind, chunk))
+                for chunk in chunks(batch):
+                    outcomes.extend(self._send(write.pool_id, kind, list(chunk)))
         return outcomes
 
     def _send(self, pool_id: str, kind: Kind, chunk: list[Change]) -> list[MemberOutcome]:

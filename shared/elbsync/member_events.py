@@ -20,6 +20,7 @@ from elbsync.inbound.envelopes import LIFECYCLE_EVENT_TYPE, Inbound, Rejected, u
 from elbsync.inbound.validation import parse
 from elbsync.membership import Membership
 from elbsync.runtime import Event, Invocation, Reply
+from elbsync.state.errors import EventInProgress, IdempotencyKeyReused
 from elbsync.state.idempotency import Idempotency, Replay
 from elbsync.state.repository import StateRepository
 
@@ -71,10 +72,20 @@ class MemberEvents:
         if isinstance(item, Rejected):
             _log.warning("event_rejected", at=item.at, error=item.error.to_dict())
             return {"at": item.at, "status": "rejected", "error": item.error.to_dict()}
-        started = self.idempotency.begin(
-            source=item.source, event_id=item.event_id, payload=cast(JsonValue, dict(item.data))
-        )
         base = {"event_id": item.event_id, "type": item.type}
+        try:
+            started = self.idempotency.begin(
+                source=item.source,
+                event_id=item.event_id,
+                payload=cast(JsonValue, dict(item.data)),
+            )
+        except IdempotencyKeyReused as exc:
+            _log.warning("event_rejected", event_id=item.event_id, error=exc.to_dict())
+            return {**base, "status": "rejected", "error": exc.to_dict()}
+        except EventInProgress as exc:
+            # Another invocation holds this event; if it fails, its own redelivery retries.
+            _log.info("event_in_progress", event_id=item.event_id, retry_after_s=exc.retry_after_s)
+            return {**base, "status": "in_progress", "error": exc.to_dict()}
         if isinstance(started, Replay):
             _log.info("event_replayed", event_id=item.event_id)
             return {**base, **started.reply, "replayed": True}

@@ -190,3 +190,20 @@ def test_desired_state_never_removes_more_than_the_allowed_share(functions: Func
     assert {r["result"] for r in rows} == {"refused"}
     assert all("max_remove_share" in r["reason"] for r in rows)
     assert len(members(functions, "pool-static")) == 2
+
+
+def test_an_event_id_reused_for_another_payload_is_rejected_and_changes_nothing(
+    functions: Functions,
+) -> None:
+    first = load_event("member_events/cloudevent_weights")
+    functions.invoke("member_events", first)
+    before = members(functions, "pool-web")
+    second = load_event("member_events/cloudevent_weights")
+    second["data"]["weights"][0]["weight"] = 77
+
+    reply = functions.invoke("member_events", second)
+
+    (event,) = reply["events"]
+    assert event["status"] == "rejected"
+    assert event["error"]["code"] == "idempotency_key_reused"
+    assert members(functions, "pool-web") == before

@@ -28,6 +28,9 @@ ItemT = TypeVar("ItemT", NewMember, MemberUpdate, MemberRef)
 
 _log = structlog.get_logger("elbsync.executor")
 
+#: The most calls one refused batch may spend isolating its bad members.
+ISOLATION_CALLS = 40
+
 
 @dataclass(frozen=True)
 class Change:
@@ -125,26 +128,41 @@ class Executor:
                     outcomes.extend(self._send(write.pool_id, kind, list(chunk)))
         return outcomes
 
-    def _send(self, pool_id: str, kind: Kind, chunk: list[Change]) -> list[MemberOutcome]:
-        """One batch call; on a 400 for the whole batch, halve it until the bad ones stand alone."""
+    def _send(
+        self,
+        pool_id: str,
+        kind: Kind,
+        chunk: list[Change],
+        budget: list[int] | None = None,
+        refused: BadRequestError | None = None,
+    ) -> list[MemberOutcome]:
+        """One batch call; on a 400 for the whole batch, halve it until the bad ones stand alone.
+
+        Halving costs about two calls per bad member and level; ``budget`` caps the calls one
+        batch may spend on it (a binding with a wrong subnet makes every member bad), after
+        which what is left is reported failed with ELB's error.
+        """
         if not chunk:
             return []
+        budget = budget if budget is not None else [ISOLATION_CALLS]
+        if refused is not None and budget[0] <= 0:
+            return [_failed(pool_id, change, refused) for change in chunk]
+        budget[0] -= 1
         try:
             replies = self._senders[kind](pool_id, [c.item for c in chunk])
         except BadRequestError as exc:
-            if len(chunk) == 1:
+            if len(chunk) == 1 or budget[0] <= 0:
                 _log.warning(
                     "member_change_refused",
                     pool_id=pool_id,
                     kind=kind,
-                    address=chunk[0].address,
+                    members=[c.address for c in chunk],
                     error_code=exc.error_code,
                 )
-                return [_failed(pool_id, chunk[0], exc)]
+                return [_failed(pool_id, change, exc) for change in chunk]
             middle = len(chunk) // 2
-            return self._send(pool_id, kind, chunk[:middle]) + self._send(
-                pool_id, kind, chunk[middle:]
-            )
+            first = self._send(pool_id, kind, chunk[:middle], budget, exc)
+            return first + self._send(pool_id, kind, chunk[middle:], budget, exc)
         except ApiError as exc:
             _log.error(
                 "member_batch_failed",

@@ -136,3 +136,16 @@ def test_pools_of_different_load_balancers_are_written_in_parallel(
 
     assert cloud.peak["*"] == 2
     assert [o.pool_id for o in outcomes] == ["pool-1"] * 400 + ["pool-2"] * 400
+
+
+def test_a_batch_where_every_member_is_bad_costs_a_bounded_number_of_calls(
+    elb: ElbClient, cloud: FakeCloud
+) -> None:
+    changes = adds(200)
+    cloud.bad_addresses = {str(c.address) for c in changes}
+
+    outcomes = Executor(elb).apply([PoolWrite("pool-1", "lb-1", changes)])
+
+    assert [o.result for o in outcomes] == ["failed"] * 200
+    assert cloud.calls["elb.batch_add"] <= 40
+    assert cloud.pools["pool-1"] == []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from elbsync.errors import InputError, TransportError
-from elbsync.transport import ApiSession, QueryValue, path_id
+from elbsync.errors import InputError
+from elbsync.transport import ApiSession, QueryValue, path_id, reply_list
 
 LifecycleResult = Literal["CONTINUE", "ABANDON", "EXTEND"]
 
@@ -60,12 +60,4 @@ class AutoScalingClient:
         if instance_id:
             params["instance_id"] = instance_id
         body = self._session.call("GET", url, operation="as.list_hanging", params=params)
-        items = body.get("instance_hanging_info", [])
-        if not isinstance(items, list):
-            raise TransportError("reply has no instance_hanging_info", operation="as.list_hanging")
-        try:
-            return [HangingInstance.model_validate(item) for item in items]
-        except ValidationError as exc:
-            raise TransportError(
-                f"unexpected reply shape: {exc}", operation="as.list_hanging"
-            ) from exc
+        return reply_list(body, "instance_hanging_info", HangingInstance, "as.list_hanging")

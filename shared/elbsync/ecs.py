@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from elbsync.errors import TransportError
-from elbsync.transport import ApiSession, path_id
+from elbsync.transport import ApiSession, path_id, reply_list
 
 
 class FixedIp(BaseModel):
@@ -37,14 +36,4 @@ class EcsClient:
     def interfaces(self, server_id: str) -> list[Interface]:
         url = f"{self._base}/{path_id(server_id, 'server_id')}/os-interface"
         body = self._session.call("GET", url, operation="ecs.list_interfaces")
-        items = body.get("interfaceAttachments", [])
-        if not isinstance(items, list):
-            raise TransportError(
-                "reply has no interfaceAttachments", operation="ecs.list_interfaces"
-            )
-        try:
-            return [Interface.model_validate(item) for item in items]
-        except ValidationError as exc:
-            raise TransportError(
-                f"unexpected reply shape: {exc}", operation="ecs.list_interfaces"
-            ) from exc
+        return reply_list(body, "interfaceAttachments", Interface, "ecs.list_interfaces")

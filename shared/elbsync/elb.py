@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from elbsync.errors import InputError, TransportError
-from elbsync.transport import ApiSession, JsonObject, QueryValue, path_id
+from elbsync.transport import ApiSession, QueryValue, path_id, reply_list, reply_model
 
 BATCH_LIMIT = 200
 PAGE_LIMIT = 2000  # the API's largest page; fewer round trips when listing big pools
@@ -21,7 +21,6 @@ PAGE_LIMIT = 2000  # the API's largest page; fewer round trips when listing big 
 CheckSubject = Literal["all", "config", "networkAcl", "securityGroup"]
 RetStatus = Literal["successful", "existed", "not found"]
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 
 
 class _Reply(BaseModel):
@@ -140,22 +139,6 @@ def chunks(items: Sequence[T], size: int = BATCH_LIMIT) -> Iterator[Sequence[T]]
         yield items[start : start + size]
 
 
-def _parse(model: type[M], data: object, operation: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise TransportError(
-            f"unexpected reply shape: {exc.errors()[0]['msg']}", operation=operation
-        ) from exc
-
-
-def _members(body: JsonObject, operation: str) -> list[JsonObject]:
-    members = body.get("members", [])
-    if not isinstance(members, list):
-        raise TransportError("reply has no members list", operation=operation)
-    return members
-
-
 class ElbClient:
     """ELB v3 member operations for one project."""
 
@@ -182,7 +165,7 @@ class ElbClient:
             if marker:
                 params["marker"] = marker
             body = self._session.call("GET", url, operation="elb.list_members", params=params)
-            page = [_parse(Member, item, "elb.list_members") for item in _members(body, "list")]
+            page = reply_list(body, "members", Member, "elb.list_members")
             found.extend(page)
             page_info = body.get("page_info")
             next_marker = page_info.get("next_marker") if isinstance(page_info, dict) else None
@@ -226,7 +209,7 @@ class ElbClient:
             body = self._session.call(
                 "POST", url, operation=operation, json_body=payload, expect=expect
             )
-            results.extend(_parse(MemberResult, item, operation) for item in _members(body, action))
+            results.extend(reply_list(body, "members", MemberResult, operation))
         return results
 
     def create_check_job(
@@ -254,4 +237,4 @@ class ElbClient:
         check = body.get("member_check")
         if not isinstance(check, dict):
             raise TransportError("reply has no member_check", operation="elb.show_check_job")
-        return _parse(CheckJob, {"job_id": job_id, **check}, "elb.show_check_job")
+        return reply_model(CheckJob, {"job_id": job_id, **check}, "elb.show_check_job")

@@ -13,10 +13,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 import httpx
 import structlog
+from pydantic import BaseModel, ValidationError
 
 from elbsync.deadline import Deadline
 from elbsync.errors import (
@@ -33,6 +34,7 @@ from elbsync.retry import RetryPolicy, Sleep, call_with_retry
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 QueryValue = str | int | bool | Sequence[str | int]
 JsonObject = dict[str, object]
+M = TypeVar("M", bound=BaseModel)
 
 USER_AGENT = "elbsync/0.1 (+httpx)"
 
@@ -260,6 +262,26 @@ def _query(params: Mapping[str, QueryValue] | None) -> httpx.QueryParams | None:
             text = str(item).lower() if isinstance(item, bool) else str(item)
             pairs.append((key, text))
     return httpx.QueryParams(pairs)
+
+
+def reply_model(model: type[M], data: object, operation: str) -> M:
+    """Read one object of a reply as ``model``; a shape we do not know is a transport error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise TransportError(
+            f"unexpected reply shape at {where or '(reply)'}: {problem['msg']}", operation=operation
+        ) from exc
+
+
+def reply_list(body: JsonObject, key: str, model: type[M], operation: str) -> list[M]:
+    """Read the list under ``key`` of a reply, each item as ``model``."""
+    items = body.get(key, [])
+    if not isinstance(items, list):
+        raise TransportError(f"reply has no {key} list", operation=operation)
+    return [reply_model(model, item, operation) for item in items]
 
 
 def _json_object(response: httpx.Response, operation: str) -> JsonObject:

@@ -1,8 +1,9 @@
 """Deployment events: register, deregister, re-weight, and declare the members of a pool.
 
-Each reads the pool's actual members once, lets the pure planner decide, and applies the plan
-through :class:`~elbsync.membership.Membership`. A desired-state dry run returns the plan and
-changes nothing.
+Each reads the pool's actual members once, lets the pure planner decide, and queues the plan
+through the write path (removals that drain go through a :class:`~elbsync.state.records.Drain`).
+A desired-state dry run returns the plan and changes nothing. Replaying an event finds the
+intents it queued and never plans its changes twice.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from elbsync.bindings import BindingDocument
-from elbsync.elb import Member, MemberUpdate, NewMember
-from elbsync.executor import Change, MemberOutcome, PoolWrite
+from elbsync.elb import Member
 from elbsync.inbound.deployments import Deregister, Desired, MemberSpec, Register, SetWeights
-from elbsync.membership import Membership, PoolTarget, counts
+from elbsync.membership import Membership, counts
 from elbsync.planner import (
     Guards,
     Plan,
@@ -23,6 +23,9 @@ from elbsync.planner import (
     plan_removal,
     plan_weights,
 )
+from elbsync.state.records import CheckSpec, DrainTarget, MemberChange
+from elbsync.waits.drains import Drains
+from elbsync.waits.writes import MemberOutcome, PoolWrite, intent_id, queue_of
 
 DeploymentEvent = Register | Deregister | SetWeights | Desired
 #: How long check jobs started for registered members are polled before they expire.
@@ -40,8 +43,10 @@ class Deployment:
         self.membership = membership
         self.bindings = bindings
         self.max_remove_share = max_remove_share
+        self.drains = Drains(None, membership.repo, membership.writes, clock=membership.clock)
 
-    def handle(self, event: DeploymentEvent, *, cause: str) -> dict[str, object]:
+    def handle(self, event: DeploymentEvent, *, cause: str, key: str) -> dict[str, object]:
+        """Plan and queue ``event``; ``key`` names it (the same key finds what it queued)."""
         actual = self.membership.elb.list_members(event.pool_id)
         if isinstance(event, Register):
             plan = plan_register(event.members, actual)
@@ -63,78 +68,108 @@ class Deployment:
             drain = event.drain_seconds
             if event.dry_run:
                 return {"pool_id": event.pool_id, "dry_run": True, "plan": plan.summary()}
-        outcomes = self._apply(event, plan, drain, cause=cause)
-        reply: dict[str, object] = {
-            "pool_id": event.pool_id,
-            "members": [o.to_dict() for o in outcomes] + _unchanged(event.pool_id, plan),
-            "counts": counts(outcomes),
-        }
-        if isinstance(event, Register) and event.listener_ids:
-            pairs = [
-                (event.pool_id, str(o.member_id), listener)
-                for o in outcomes
-                if o.result in ("added", "existed") and o.member_id
-                for listener in event.listener_ids
-            ]
-            pairs += [
-                (event.pool_id, m.id, listener)
-                for m in plan.keep
-                for listener in event.listener_ids
-            ]
-            job_ids, failures = self.membership.start_checks(
-                pairs, until=self.membership.clock() + CHECK_WINDOW
-            )
-            reply["check_jobs"] = job_ids
-            reply["check_job_failures"] = failures
-        return reply
-
-    def _target(self, event: DeploymentEvent, drain_seconds: int) -> PoolTarget:
-        bound = self.bindings.pool(event.pool_id) if self.bindings else None
-        balancer = event.load_balancer_id or (bound.load_balancer_id if bound else None)
-        return PoolTarget(
-            pool_id=event.pool_id,
-            serialisation_key=balancer or f"pool:{event.pool_id}",
-            honours_weights=bound.honours_weights if bound else True,
-            drain_seconds=drain_seconds,
-        )
-
-    def _apply(
-        self, event: DeploymentEvent, plan: Plan, drain_seconds: int, *, cause: str
-    ) -> list[MemberOutcome]:
-        target = self._target(event, drain_seconds)
+        queue, honours_weights = self._queue(event)
+        drains = honours_weights and drain > 0
         changes = [_add(spec) for spec in plan.add] + [
-            Change(
-                "update",
-                MemberUpdate(id=r.member.id, weight=r.weight),
+            MemberChange(
+                op="update",
+                member_id=r.member.id,
                 address=r.member.address,
                 protocol_port=r.member.protocol_port,
+                weight=r.weight,
                 label="reweighted",
             )
             for r in plan.reweight
         ]
-        outcomes = self.membership.apply(
-            [PoolWrite(target.pool_id, target.serialisation_key, tuple(changes))], cause=cause
-        )
-        if plan.remove:
-            retired = self.membership.retire([(target, list(plan.remove))], cause=cause)
-            outcomes += retired.outcomes
-        return outcomes
+        if not drains:
+            changes += [_delete(m) for m in plan.remove]
+        writes = [PoolWrite(event.pool_id, queue, tuple(changes))]
+        checks = None
+        if isinstance(event, Register) and event.listener_ids:
+            checks = CheckSpec(
+                listeners={event.pool_id: tuple(event.listener_ids)},
+                until=self.membership.clock() + CHECK_WINDOW,
+            )
+        writes_path = self.membership.writes
+        record_ids = list(writes_path.enqueue(key, writes, cause=cause, checks=checks))
+        drain_record = None
+        if drains and plan.remove:
+            drain_record = self.drains.start(
+                f"deploy-{intent_id(key, 'drain')}",
+                [_target(event.pool_id, queue, m, drain) for m in plan.remove],
+                cause=cause,
+            )
+        writes_path.flush([queue])
+        outcomes, done, complete = self.membership.outcomes(record_ids, writes)
+        if drain_record is not None:
+            drained = self.drains.outcomes(drain_record)
+            if drained is None:
+                complete = False
+                drained = [_queued(event.pool_id, m) for m in plan.remove]
+            outcomes += drained
+        reply: dict[str, object] = {
+            "queued": not complete,
+            "pool_id": event.pool_id,
+            "members": [o.to_dict() for o in outcomes] + _unchanged(event.pool_id, plan, outcomes),
+            "counts": counts(outcomes),
+        }
+        if checks is not None:
+            reply["check_jobs"] = [job for intent in done for job in intent.check_job_ids]
+        return reply
+
+    def _queue(self, event: DeploymentEvent) -> tuple[str, bool]:
+        bound = self.bindings.pool(event.pool_id) if self.bindings else None
+        balancer = event.load_balancer_id or (bound.load_balancer_id if bound else None)
+        return queue_of(balancer, event.pool_id), bound.honours_weights if bound else True
 
 
-def _add(spec: MemberSpec) -> Change:
-    member = NewMember(
+def _add(spec: MemberSpec) -> MemberChange:
+    return MemberChange(
+        op="add",
         address=spec.address,
         protocol_port=spec.protocol_port,
         subnet_cidr_id=spec.subnet_cidr_id,
         weight=spec.weight,
         name=owned_name(spec.name or f"{spec.address}:{spec.protocol_port}"),
     )
-    return Change("add", member, address=spec.address, protocol_port=spec.protocol_port)
 
 
-def _unchanged(pool_id: str, plan: Plan) -> list[dict[str, object]]:
-    """Members the event named that needed nothing, were refused, or were not in the pool."""
-    rows: list[dict[str, object]] = [_row(pool_id, m, "unchanged") for m in plan.keep]
+def _delete(member: Member) -> MemberChange:
+    return MemberChange(
+        op="delete", member_id=member.id, address=member.address, protocol_port=member.protocol_port
+    )
+
+
+def _target(pool_id: str, queue: str, member: Member, drain_seconds: int) -> DrainTarget:
+    return DrainTarget(
+        pool_id=pool_id,
+        member_id=member.id,
+        address=member.address,
+        protocol_port=member.protocol_port,
+        queue=queue,
+        drain_seconds=drain_seconds,
+    )
+
+
+def _queued(pool_id: str, member: Member) -> MemberOutcome:
+    return MemberOutcome(
+        pool_id=pool_id,
+        result="queued",
+        address=member.address,
+        protocol_port=member.protocol_port,
+        member_id=member.id,
+    )
+
+
+def _unchanged(pool_id: str, plan: Plan, outcomes: list[MemberOutcome]) -> list[dict[str, object]]:
+    """Members the event named that needed nothing, were refused, or were not in the pool
+    (except those a change of this event is about, when a replay plans again)."""
+    changed = {(o.address, o.protocol_port) for o in outcomes}
+    rows: list[dict[str, object]] = [
+        _row(pool_id, m, "unchanged")
+        for m in plan.keep
+        if (m.address, m.protocol_port) not in changed
+    ]
     rows += [{**_row(pool_id, r.member, "refused"), "reason": r.reason} for r in plan.refused]
     rows += [
         {

@@ -173,14 +173,33 @@ class ElbClient:
                 return found
             marker = str(next_marker)
 
-    def batch_add(self, pool_id: str, members: Sequence[NewMember]) -> list[MemberResult]:
-        return self._batch(pool_id, "batch-add", "elb.batch_add", members, expect=(201, 200))
+    def batch_add(
+        self, pool_id: str, members: Sequence[NewMember], *, retry_busy: bool = True
+    ) -> list[MemberResult]:
+        return self._batch(
+            pool_id, "batch-add", "elb.batch_add", members, expect=(201, 200), retry_busy=retry_busy
+        )
 
-    def batch_update(self, pool_id: str, updates: Sequence[MemberUpdate]) -> list[MemberResult]:
-        return self._batch(pool_id, "batch-update", "elb.batch_update", updates, expect=(200,))
+    def batch_update(
+        self, pool_id: str, updates: Sequence[MemberUpdate], *, retry_busy: bool = True
+    ) -> list[MemberResult]:
+        return self._batch(
+            pool_id,
+            "batch-update",
+            "elb.batch_update",
+            updates,
+            expect=(200,),
+            retry_busy=retry_busy,
+        )
 
-    def batch_delete(self, pool_id: str, refs: Sequence[MemberRef]) -> list[MemberResult]:
-        """Delete by id or by address + port; the API refuses the two mixed in one call."""
+    def batch_delete(
+        self, pool_id: str, refs: Sequence[MemberRef], *, retry_busy: bool = True
+    ) -> list[MemberResult]:
+        """Delete by id or by address + port; the API refuses the two mixed in one call.
+
+        ``retry_busy=False`` hands a busy refusal (409 ``ELB.8907``) back at once to a caller
+        that paces its writes itself; otherwise it is retried with backoff like a 5xx.
+        """
         kinds = {ref.by_id for ref in refs}
         if len(kinds) > 1:
             raise InputError(
@@ -191,7 +210,9 @@ class ElbClient:
                 raise InputError(
                     "needs id, or address and protocol_port", field=f"members[{index}]"
                 )
-        return self._batch(pool_id, "batch-delete", "elb.batch_delete", refs, expect=(200,))
+        return self._batch(
+            pool_id, "batch-delete", "elb.batch_delete", refs, expect=(200,), retry_busy=retry_busy
+        )
 
     def _batch(
         self,
@@ -201,13 +222,19 @@ class ElbClient:
         items: Sequence[BaseModel],
         *,
         expect: Sequence[int],
+        retry_busy: bool,
     ) -> list[MemberResult]:
         url = self._pool_url(pool_id, f"/{action}")
         results: list[MemberResult] = []
         for chunk in chunks(items):
             payload = {"members": [item.model_dump(exclude_none=True) for item in chunk]}
             body = self._session.call(
-                "POST", url, operation=operation, json_body=payload, expect=expect
+                "POST",
+                url,
+                operation=operation,
+                json_body=payload,
+                expect=expect,
+                retry_busy=retry_busy,
             )
             results.extend(reply_list(body, "members", MemberResult, operation))
         return results

@@ -176,3 +176,19 @@ def api_error_class(status: int, error_code: str | None) -> type[ApiError]:
         409: ConflictError,
     }
     return by_status.get(status, ApiError)
+
+
+def is_transient(error: ElbsyncError) -> bool:
+    """Whether a failure says nothing about the request itself, so the same request may
+    succeed later: throttling, 5xx, a busy balancer, no usable answer, time running out, and
+    401/403 (credentials or permissions, fixed by an operator, never a member's fault).
+
+    A transient failure is never a decision: the work stays queued or is delivered again.
+    """
+    if isinstance(error, TransportError | DeadlineExceeded | BusyError):
+        return True
+    if isinstance(error, ThrottledError | ServerError | AuthError):
+        return True
+    if isinstance(error, ApiError):
+        return not 400 <= error.status < 500
+    return isinstance(error, RemoteError)

@@ -1,229 +1,208 @@
-"""The executor: the only code that changes ELB membership.
+"""The executor: sends one pool's member changes to ELB as batch calls, paced by its writer.
 
-It turns planned changes into the fewest batch calls (at most 200 members each), runs pools of
-different load balancers in parallel and writes to one load balancer one call at a time (ELB
-refuses writes while a balancer is busy). When ELB refuses a whole batch for a bad member, the
-batch is split in halves until the bad members are isolated: they are reported as failed with
-ELB's error and every other member is still applied.
+It is used only by the write path (:mod:`elbsync.waits.writes`), which holds the load
+balancer's lease and decides what to send. The executor turns changes into batch calls of at
+most 200 members, waits for the balancer's busy window before each call (the :class:`Pacer`),
+and tells apart what ELB decided from what it did not answer:
+
+- a permanent refusal about the members (a 4xx other than throttling, busy or access) is a
+  result: the members are ``failed`` with ELB's error. When ELB refuses a whole batch with a
+  400, the batch is halved until the bad members stand alone, so the others still go in;
+- anything transient (throttling, 5xx, a busy balancer that stays busy, a dropped connection,
+  time running out, no access) leaves the changes without a result: they stay queued and are
+  sent again later. Sending again is harmless (``existed`` and ``not found`` are successes);
+- a member a batch reply does not account for gets no result either: never an invented one.
 """
 
 from __future__ import annotations
 
-import contextvars
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Protocol
 
 import structlog
 
-from elbsync.elb import ElbClient, MemberRef, MemberResult, MemberUpdate, NewMember, chunks
-from elbsync.errors import ApiError, BadRequestError
-
-Kind = Literal["add", "update", "delete"]
-Outcome = Literal["added", "existed", "reweighted", "draining", "deleted", "not_found", "failed"]
-Item = NewMember | MemberUpdate | MemberRef
-ItemT = TypeVar("ItemT", NewMember, MemberUpdate, MemberRef)
+from elbsync.elb import ElbClient, MemberRef, MemberResult, MemberUpdate, NewMember
+from elbsync.errors import ApiError, BadRequestError, BusyError, ElbsyncError, is_transient
+from elbsync.state.records import ChangeOp, ChangeResult, ChangeResultName, MemberChange
 
 _log = structlog.get_logger("elbsync.executor")
 
 #: The most calls one refused batch may spend isolating its bad members.
 ISOLATION_CALLS = 40
+#: How many busy refusals one call may meet before its changes are left for later.
+BUSY_REFUSALS_PER_CALL = 4
 
 
-@dataclass(frozen=True)
-class Change:
-    """One member change: what to send, and how to call it in the reply when it works."""
+class Pacer(Protocol):
+    """The writer's clock for one load balancer: when the next write may go."""
 
-    kind: Kind
-    item: Item
-    address: str | None = None
-    protocol_port: int | None = None
-    label: Outcome | None = None  # for updates: "reweighted" or "draining"
+    def before_write(self) -> None:
+        """Wait until the balancer should accept a write (raises when time is up)."""
 
+    def after_write(self) -> None:
+        """A write was answered: the balancer is busy for a while now."""
 
-@dataclass(frozen=True)
-class PoolWrite:
-    pool_id: str
-    serialisation_key: str
-    changes: tuple[Change, ...]
+    def refused_busy(self) -> None:
+        """A write met the busy window: wait longer this time and after the next writes."""
 
 
-@dataclass(frozen=True)
-class MemberOutcome:
-    pool_id: str
-    result: Outcome
-    address: str | None = None
-    protocol_port: int | None = None
-    member_id: str | None = None
-    weight: int | None = None
-    error: dict[str, object] | None = None
+@dataclass
+class BatchOutcome:
+    """Results in the order of the changes (``None``: no result yet, send again later), and
+    the transient failure that stopped the batch, if one did."""
 
-    def to_dict(self) -> dict[str, object]:
-        data: dict[str, object] = {
-            "pool_id": self.pool_id,
-            "result": self.result,
-            "address": self.address,
-            "protocol_port": self.protocol_port,
-            "member_id": self.member_id,
-        }
-        if self.weight is not None:
-            data["weight"] = self.weight
-        if self.error is not None:
-            data["error"] = self.error
-        return data
-
-
-Send = Callable[[str, Sequence[Item]], list[MemberResult]]
+    results: list[ChangeResult | None]
+    interrupted: ElbsyncError | None = None
 
 
 class Executor:
-    def __init__(self, elb: ElbClient, *, max_parallel: int = 4) -> None:
+    def __init__(self, elb: ElbClient, pacer: Pacer) -> None:
         self._elb = elb
-        self._max_parallel = max_parallel
-        self._senders: dict[Kind, Send] = {
-            "add": lambda pool, items: elb.batch_add(pool, _typed(items, NewMember)),
-            "update": lambda pool, items: elb.batch_update(pool, _typed(items, MemberUpdate)),
-            "delete": lambda pool, items: elb.batch_delete(pool, _typed(items, MemberRef)),
-        }
+        self._pacer = pacer
+        self.calls = 0
+        self.busy_refusals = 0
 
-    def apply(self, writes: Sequence[PoolWrite]) -> list[MemberOutcome]:
-        """Apply every write; outcomes come back in the order of ``writes`` and their changes."""
-        groups: dict[str, list[int]] = defaultdict(list)
-        for index, write in enumerate(writes):
-            groups[write.serialisation_key].append(index)
-        results: dict[int, list[MemberOutcome]] = {}
-
-        def run_group(indexes: list[int]) -> None:
-            for index in indexes:  # one load balancer: strictly one call after another
-                results[index] = self._apply_pool(writes[index])
-
-        if len(groups) <= 1:
-            for indexes in groups.values():
-                run_group(indexes)
-        else:
-            workers = min(self._max_parallel, len(groups))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="elb") as pool:
-                futures = [
-                    pool.submit(contextvars.copy_context().run, run_group, indexes)
-                    for indexes in groups.values()
-                ]
-                for future in futures:
-                    future.result()
-        return [outcome for index in range(len(writes)) for outcome in results[index]]
-
-    def _apply_pool(self, write: PoolWrite) -> list[MemberOutcome]:
-        outcomes: list[MemberOutcome] = []
-        for kind in ("add", "update", "delete"):
-            changes = [c for c in write.changes if c.kind == kind]
-            if kind == "delete":  # ELB refuses ids and address+port mixed in one call
-                by_id = [c for c in changes if isinstance(c.item, MemberRef) and c.item.by_id]
-                rest = [c for c in changes if c not in by_id]
-                batches = [by_id, rest]
-            else:
-                batches = [changes]
-            for batch in batches:
-                for chunk in chunks(batch):
-                    outcomes.extend(self._send(write.pool_id, kind, list(chunk)))
-        return outcomes
+    def send(self, pool_id: str, op: ChangeOp, changes: Sequence[MemberChange]) -> BatchOutcome:
+        """Send one batch (at most 200 changes of one kind, deletes all by id or all by
+        address), isolating bad members when ELB refuses it as a whole."""
+        outcome = BatchOutcome([None] * len(changes))
+        self._send(pool_id, op, list(range(len(changes))), changes, outcome, [ISOLATION_CALLS])
+        return outcome
 
     def _send(
         self,
         pool_id: str,
-        kind: Kind,
-        chunk: list[Change],
-        budget: list[int] | None = None,
-        refused: BadRequestError | None = None,
-    ) -> list[MemberOutcome]:
-        """One batch call; on a 400 for the whole batch, halve it until the bad ones stand alone.
-
-        Halving costs about two calls per bad member and level; ``budget`` caps the calls one
-        batch may spend on it (a binding with a wrong subnet makes every member bad), after
-        which what is left is reported failed with ELB's error.
-        """
-        if not chunk:
-            return []
-        budget = budget if budget is not None else [ISOLATION_CALLS]
+        op: ChangeOp,
+        indexes: list[int],
+        changes: Sequence[MemberChange],
+        outcome: BatchOutcome,
+        budget: list[int],
+        refused: ApiError | None = None,
+    ) -> None:
+        if not indexes or outcome.interrupted is not None:
+            return
+        chunk = [changes[i] for i in indexes]
         if refused is not None and budget[0] <= 0:
-            return [_failed(pool_id, change, refused) for change in chunk]
+            for i in indexes:
+                outcome.results[i] = _failed(refused)
+            return
         budget[0] -= 1
         try:
-            replies = self._senders[kind](pool_id, [c.item for c in chunk])
+            replies = self._call(pool_id, op, chunk)
         except BadRequestError as exc:
-            if len(chunk) == 1 or budget[0] <= 0:
+            if len(indexes) == 1 or budget[0] <= 0:
                 _log.warning(
                     "member_change_refused",
                     pool_id=pool_id,
-                    kind=kind,
-                    members=[c.address for c in chunk],
+                    op=op,
+                    members=[c.endpoint for c in chunk],
                     error_code=exc.error_code,
                 )
-                return [_failed(pool_id, change, exc) for change in chunk]
-            middle = len(chunk) // 2
-            first = self._send(pool_id, kind, chunk[:middle], budget, exc)
-            return first + self._send(pool_id, kind, chunk[middle:], budget, exc)
-        except ApiError as exc:
-            _log.error(
-                "member_batch_failed",
-                pool_id=pool_id,
-                kind=kind,
-                size=len(chunk),
-                error_code=exc.error_code,
-                status=exc.status,
-            )
-            return [_failed(pool_id, change, exc) for change in chunk]
-        return [_outcome(pool_id, change, reply) for change, reply in _pair(chunk, replies)]
+                for i in indexes:
+                    outcome.results[i] = _failed(exc)
+                return
+            middle = len(indexes) // 2
+            self._send(pool_id, op, indexes[:middle], changes, outcome, budget, exc)
+            self._send(pool_id, op, indexes[middle:], changes, outcome, budget, exc)
+            return
+        except ElbsyncError as exc:
+            if is_transient(exc):
+                _log.warning(
+                    "member_batch_deferred",
+                    pool_id=pool_id,
+                    op=op,
+                    size=len(indexes),
+                    error=exc.to_dict(),
+                )
+                outcome.interrupted = exc
+                return
+            _log.error("member_batch_refused", pool_id=pool_id, op=op, error=exc.to_dict())
+            for i in indexes:
+                outcome.results[i] = _failed(exc)
+            return
+        for i, reply in zip(indexes, _pair(chunk, replies), strict=True):
+            outcome.results[i] = None if reply is None else _result(changes[i], reply)
+
+    def _call(self, pool_id: str, op: ChangeOp, chunk: list[MemberChange]) -> list[MemberResult]:
+        """One batch call after the busy window; a busy refusal waits longer and tries again."""
+
+        def send() -> list[MemberResult]:
+            if op == "add":
+                return self._elb.batch_add(pool_id, [_new(c) for c in chunk], retry_busy=False)
+            if op == "update":
+                updates = [MemberUpdate(id=str(c.member_id), weight=c.weight) for c in chunk]
+                return self._elb.batch_update(pool_id, updates, retry_busy=False)
+            return self._elb.batch_delete(pool_id, [_ref(c) for c in chunk], retry_busy=False)
+
+        refusals = 0
+        while True:
+            self._pacer.before_write()
+            self.calls += 1
+            try:
+                replies = send()
+            except BusyError:
+                self.busy_refusals += 1
+                refusals += 1
+                self._pacer.refused_busy()
+                if refusals >= BUSY_REFUSALS_PER_CALL:
+                    raise
+                continue
+            except ApiError:
+                self._pacer.after_write()
+                raise
+            self._pacer.after_write()
+            return replies
 
 
-def _typed(items: Sequence[Item], kind: type[ItemT]) -> list[ItemT]:
-    typed = [item for item in items if isinstance(item, kind)]
-    if len(typed) != len(items):
-        raise TypeError(f"a {kind.__name__} batch holds other items")
-    return typed
+def _new(change: MemberChange) -> NewMember:
+    return NewMember(
+        address=str(change.address),
+        protocol_port=int(change.protocol_port or 0),
+        subnet_cidr_id=change.subnet_cidr_id,
+        weight=change.weight,
+        name=change.name,
+    )
 
 
-def _pair(chunk: list[Change], replies: list[MemberResult]) -> list[tuple[Change, MemberResult]]:
-    """Match replies to changes: by position when the counts agree, else by address and port."""
-    if len(replies) == len(chunk):
-        return list(zip(chunk, replies, strict=True))
-    by_key = {(r.address, r.protocol_port): r for r in replies}
+def _ref(change: MemberChange) -> MemberRef:
+    if change.member_id:
+        return MemberRef(id=change.member_id)
+    return MemberRef(address=change.address, protocol_port=change.protocol_port)
+
+
+def _pair(chunk: list[MemberChange], replies: list[MemberResult]) -> list[MemberResult | None]:
+    """Each change's reply: by id or address and port, else by position when the counts
+    agree and nothing contradicts it; ``None`` for a change the reply does not account for."""
     by_id = {r.id: r for r in replies if r.id}
-    paired = []
-    for change in chunk:
-        item_id = getattr(change.item, "id", None)
-        reply = (
-            by_id.get(item_id) if item_id else by_key.get((change.address, change.protocol_port))
-        )
-        paired.append((change, reply or MemberResult(ret_status="successful")))
+    by_endpoint = {(r.address, r.protocol_port): r for r in replies if r.address}
+    paired: list[MemberResult | None] = []
+    for index, change in enumerate(chunk):
+        found = by_id.get(change.member_id) if change.member_id else None
+        if found is None and change.address is not None:
+            found = by_endpoint.get((change.address, change.protocol_port))
+        if found is None and len(replies) == len(chunk):
+            positional = replies[index]
+            if not positional.address and not positional.id:
+                found = positional
+        paired.append(found)
     return paired
 
 
-def _outcome(pool_id: str, change: Change, reply: MemberResult) -> MemberOutcome:
-    if change.kind == "add":
-        result: Outcome = "existed" if reply.ret_status == "existed" else "added"
-    elif change.kind == "delete":
-        result = "not_found" if reply.ret_status == "not found" else "deleted"
+def _result(change: MemberChange, reply: MemberResult) -> ChangeResult:
+    name: ChangeResultName
+    if change.op == "add":
+        name = "existed" if reply.ret_status == "existed" else "added"
+    elif change.op == "delete":
+        name = "not_found" if reply.ret_status == "not found" else "deleted"
     else:
-        result = change.label or "reweighted"
-    item_id = getattr(change.item, "id", None)
-    weight = getattr(change.item, "weight", None)
-    return MemberOutcome(
-        pool_id=pool_id,
-        result=result,
-        address=change.address or reply.address,
-        protocol_port=change.protocol_port or reply.protocol_port,
-        member_id=reply.id or item_id,
-        weight=weight if weight is not None else reply.weight,
-    )
+        name = change.label or "reweighted"
+    return ChangeResult(result=name, member_id=reply.id or change.member_id)
 
 
-def _failed(pool_id: str, change: Change, error: ApiError) -> MemberOutcome:
-    return MemberOutcome(
-        pool_id=pool_id,
-        result="failed",
-        address=change.address,
-        protocol_port=change.protocol_port,
-        member_id=getattr(change.item, "id", None),
-        error=error.to_dict(),
-    )
+def _failed(error: ElbsyncError) -> ChangeResult:
+    return ChangeResult(result="failed", error={k: _plain(v) for k, v in error.to_dict().items()})
+
+
+def _plain(value: object) -> str | int | None:
+    return value if isinstance(value, str | int) or value is None else str(value)

@@ -1,10 +1,13 @@
 """member_events: every event of a trigger envelope becomes member changes, exactly once.
 
 Each event is claimed by its id (SMN message id or CloudEvent id) and payload hash before any
-change, and its reply is stored: a redelivered event changes nothing and gets the first reply.
-A malformed event is rejected with the path of the bad field; the others still run. A failure
-that is not the event's fault releases the claim and fails the invocation, so the platform
-delivers the event again.
+change. Its member changes go through the write path; once they are applied its reply is
+stored, and a redelivered event changes nothing and gets that reply. An event whose changes
+are still queued (another invocation holds the balancer's lease, or ELB was busy or slow) is
+answered ``queued``: its work is recorded and the poller finishes it, and a redelivery finds
+the recorded work and replies with what became of it. A malformed event is rejected with the
+path of the bad field; the others still run. A failure that is not the event's fault releases
+the claim and fails the invocation, so the platform delivers the event again.
 """
 
 from __future__ import annotations
@@ -18,11 +21,10 @@ from pydantic import JsonValue
 from elbsync.errors import ConfigError, InputError
 from elbsync.inbound.envelopes import LIFECYCLE_EVENT_TYPE, Inbound, Rejected, unwrap
 from elbsync.inbound.validation import parse
-from elbsync.membership import Membership
+from elbsync.membership import membership_for
 from elbsync.runtime import Event, Invocation, Reply
 from elbsync.state.errors import EventInProgress, IdempotencyKeyReused
 from elbsync.state.idempotency import Idempotency, Replay
-from elbsync.state.repository import StateRepository
 
 if TYPE_CHECKING:
     from elbsync.bindings import BindingDocument
@@ -38,13 +40,7 @@ class MemberEvents:
         self.invocation = invocation
         store = invocation.store()
         self.idempotency = Idempotency(store, clock=invocation.clock)
-        self.membership = Membership(
-            invocation.elb(),
-            StateRepository(store, clock=invocation.clock),
-            actor=invocation.function_name,
-            request_id=invocation.request_id,
-            clock=invocation.clock,
-        )
+        self.membership = membership_for(invocation, store)
         self._bindings: BindingDocument | None = None
 
     def bindings(self, *, required: bool) -> BindingDocument | None:
@@ -90,16 +86,20 @@ class MemberEvents:
             _log.info("event_replayed", event_id=item.event_id)
             return {**base, **started.reply, "replayed": True}
         try:
-            reply = self._work(item)
+            reply = self._work(item, started.key)
         except InputError as exc:
             reply = {"status": "rejected", "error": exc.to_dict()}
         except BaseException:
             self.idempotency.release(started)
             raise
+        if reply.get("status") == "queued":
+            _log.info("event_queued", event_id=item.event_id)
+            self.idempotency.defer(started, cast(dict[str, JsonValue], reply))
+            return {**base, **reply}
         stored = self.idempotency.complete(started, cast(dict[str, JsonValue], reply))
         return {**base, **stored}
 
-    def _work(self, item: Inbound) -> dict[str, object]:
+    def _work(self, item: Inbound, key: str) -> dict[str, object]:
         if item.type == LIFECYCLE_EVENT_TYPE:
             from elbsync.inbound.lifecycle import LifecycleNotification
             from elbsync.scaling import Scaling
@@ -109,11 +109,8 @@ class MemberEvents:
             assert document is not None
             binding = document.for_notification(note)
             scaling = Scaling(self.membership, self.invocation.autoscaling(), self.invocation.ecs())
-            return {
-                "status": "applied",
-                "binding": binding.name,
-                "result": scaling.handle(note, binding),
-            }
+            result = scaling.handle(note, binding)
+            return {"status": _status(result), "binding": binding.name, "result": result}
         from elbsync.deployment import Deployment, DeploymentEvent
         from elbsync.inbound.deployments import DEPLOYMENT_TYPES
 
@@ -125,8 +122,14 @@ class MemberEvents:
             self.bindings(required=False),
             max_remove_share=self.invocation.settings.max_remove_share,
         )
-        result = deployment.handle(event, cause=f"{item.type} {item.event_id}")
-        return {"status": "planned" if result.get("dry_run") else "applied", "result": result}
+        result = deployment.handle(event, cause=f"{item.type} {item.event_id}", key=key)
+        status = "planned" if result.get("dry_run") else _status(result)
+        return {"status": status, "result": result}
+
+
+def _status(result: dict[str, object]) -> str:
+    """``queued`` while some of the event's changes wait in the write queue."""
+    return "queued" if result.pop("queued", False) else "applied"
 
 
 def load_bindings(invocation: Invocation, *, required: bool) -> BindingDocument | None:

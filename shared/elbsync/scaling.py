@@ -1,30 +1,40 @@
 """Auto Scaling lifecycle events: a launching instance joins its pools and waits for health,
 a terminating one is drained and removed before Auto Scaling may go on.
 
-The handler never waits: it records a :class:`LifecycleAction` (launch) or a :class:`Drain`
-(terminate) and the poller finishes them. Only when nothing is left to wait for does the
-handler complete the lifecycle action itself.
+The handler never waits and never decides on a launch: it records the
+:class:`~elbsync.state.records.LifecycleAction` (or the :class:`~elbsync.state.records.Drain`),
+queues the member changes through the write path, sends them if it gets the balancer's lease,
+and returns. The poller decides once the members are in and healthy. Replaying an event finds
+what is recorded and queues nothing twice.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import structlog
 
 from elbsync.autoscaling import AutoScalingClient, LifecycleResult
-from elbsync.bindings import Binding, PoolBinding
+from elbsync.bindings import Binding
 from elbsync.ecs import EcsClient
-from elbsync.elb import Member, NewMember
-from elbsync.errors import ApiError, InputError, NotFoundError
-from elbsync.executor import Change, MemberOutcome, PoolWrite
+from elbsync.errors import ApiError, InputError, NotFoundError, is_transient
 from elbsync.inbound.lifecycle import LifecycleNotification
-from elbsync.membership import SUCCESS, Membership, PoolTarget, counts
+from elbsync.membership import Membership, counts
 from elbsync.planner import owned_name
-from elbsync.state.records import LifecycleAction, LifecycleActionRef, WaitedMember
+from elbsync.state.records import (
+    CheckSpec,
+    Drain,
+    DrainTarget,
+    LifecycleAction,
+    LifecycleActionRef,
+    MemberChange,
+    WaitedMember,
+)
+from elbsync.waits.drains import Drains
+from elbsync.waits.lifecycle import launch_intent_key
+from elbsync.waits.writes import PoolWrite, queue_of
 
 _log = structlog.get_logger("elbsync.scaling")
 
@@ -42,15 +52,6 @@ def member_name(instance_id: str) -> str:
     return owned_name(f"as:{instance_id}")
 
 
-def target(pool: PoolBinding) -> PoolTarget:
-    return PoolTarget(
-        pool_id=pool.pool_id,
-        serialisation_key=pool.serialisation_key,
-        honours_weights=pool.honours_weights,
-        drain_seconds=pool.drain_seconds,
-    )
-
-
 class Scaling:
     def __init__(
         self, membership: Membership, autoscaling: AutoScalingClient, ecs: EcsClient
@@ -58,6 +59,9 @@ class Scaling:
         self.membership = membership
         self.autoscaling = autoscaling
         self.ecs = ecs
+        self.drains = Drains(
+            autoscaling, membership.repo, membership.writes, clock=membership.clock
+        )
 
     def handle(self, note: LifecycleNotification, binding: Binding) -> dict[str, object]:
         if note.launching:
@@ -73,85 +77,68 @@ class Scaling:
         writes = [
             PoolWrite(
                 pool.pool_id,
-                pool.serialisation_key,
+                queue_of(pool.load_balancer_id, pool.pool_id),
                 (
-                    Change(
-                        "add",
-                        NewMember(
-                            address=where.address,
-                            protocol_port=pool.protocol_port,
-                            subnet_cidr_id=pool.subnet_cidr_id or where.subnet_id,
-                            weight=pool.weight,
-                            name=member_name(instance.instance_id),
-                        ),
+                    MemberChange(
+                        op="add",
                         address=where.address,
                         protocol_port=pool.protocol_port,
+                        subnet_cidr_id=pool.subnet_cidr_id or where.subnet_id,
+                        weight=pool.weight,
+                        name=member_name(instance.instance_id),
                     ),
                 ),
             )
             for pool in binding.pools
         ]
-        outcomes = self.membership.apply(writes, cause=f"launch {instance.instance_id}")
-        pools = {pool.pool_id: pool for pool in binding.pools}
-        waited = tuple(
-            WaitedMember(
-                pool_id=o.pool_id,
-                member_id=o.member_id,
-                address=where.address,
-                protocol_port=pools[o.pool_id].protocol_port,
-                listener_ids=tuple(pools[o.pool_id].listener_ids),
-                weight=pools[o.pool_id].weight,
-            )
-            for o in outcomes
-            if o.result in SUCCESS and o.member_id
-        )
+        key = launch_intent_key(note.lifecycle_action_key)
+        writes_path = self.membership.writes
         now = self.membership.clock()
         gate = binding.health_gate
         health_deadline = now + timedelta(seconds=gate.timeout_seconds)
-        job_ids, check_failures = self.membership.start_checks(
-            [
-                (m.pool_id, str(m.member_id), listener)
-                for m in waited
-                for listener in m.listener_ids
-            ],
-            until=health_deadline,
-            lifecycle_action_id=note.lifecycle_action_key,
-        )
-        action = LifecycleAction(
-            scaling_group_id=note.scaling_group.scaling_group_id,
-            action_key=note.lifecycle_action_key,
-            instance_id=instance.instance_id,
-            hook_name=note.lifecycle_hook_name,
-            hook_type=note.lifecycle_hook_type,
-            members=waited,
-            check_job_ids=tuple(job_ids),
-            health_deadline=health_deadline,
-            hook_deadline=self._hook_deadline(note, now),
-            policy="abandon" if gate.on_failure == "ABANDON" else "continue",
-            max_extensions=gate.max_extends,
-        )
-        failed = [o for o in outcomes if o.result == "failed"]
-        if failed:
-            decision: LifecycleResult = gate.on_failure
-            reason = f"{len(failed)} of {len(outcomes)} pool memberships could not be added"
-            _log.error(
-                "lifecycle_members_failed",
+        action = self.membership.repo.add(
+            LifecycleAction(
+                scaling_group_id=note.scaling_group.scaling_group_id,
+                action_key=note.lifecycle_action_key,
                 instance_id=instance.instance_id,
-                decision=decision,
-                failed=[o.to_dict() for o in failed],
+                hook_name=note.lifecycle_hook_name,
+                hook_type=note.lifecycle_hook_type,
+                members=tuple(
+                    WaitedMember(
+                        pool_id=pool.pool_id,
+                        address=where.address,
+                        protocol_port=pool.protocol_port,
+                        listener_ids=tuple(pool.listener_ids),
+                        weight=pool.weight,
+                        queue=queue_of(pool.load_balancer_id, pool.pool_id),
+                    )
+                    for pool in binding.pools
+                ),
+                intent_ids=writes_path.planned_ids(key, writes),
+                health_deadline=health_deadline,
+                hook_deadline=self._hook_deadline(note, now),
+                policy="abandon" if gate.on_failure == "ABANDON" else "continue",
+                max_extensions=gate.max_extends,
+                created_at=now,
+                updated_at=now,
             )
-            lifecycle = self._complete_now(action, decision, reason)
-        else:
-            stored = self.membership.repo.add(action)
-            lifecycle = {"action_key": stored.action_key, "status": stored.status}
+        )
+        if action.status == "joining":
+            checks = CheckSpec(
+                listeners={p.pool_id: tuple(p.listener_ids) for p in binding.pools},
+                until=action.health_deadline,
+                lifecycle_action_id=action.action_key,
+            )
+            writes_path.submit(key, writes, cause=f"launch {instance.instance_id}", checks=checks)
+        outcomes, done, complete = self.membership.outcomes(action.intent_ids, writes)
         return {
+            "queued": not complete,
             "instance_id": instance.instance_id,
             "address": where.address,
             "members": [o.to_dict() for o in outcomes],
             "counts": counts(outcomes),
-            "check_jobs": job_ids,
-            "check_job_failures": check_failures,
-            "lifecycle": lifecycle,
+            "check_jobs": [job for intent in done for job in intent.check_job_ids],
+            "lifecycle": {"action_key": action.action_key, "status": action.status},
         }
 
     # -- terminating -------------------------------------------------------------------------
@@ -159,7 +146,7 @@ class Scaling:
     def terminate(self, note: LifecycleNotification, binding: Binding) -> dict[str, object]:
         instance = note.scaling_instance
         address = instance.instance_ip or self._address_or_none(instance.instance_id)
-        groups: list[tuple[PoolTarget, Sequence[Member]]] = []
+        targets: list[DrainTarget] = []
         for pool in binding.pools:
             if address:
                 found = self.membership.elb.list_members(
@@ -169,7 +156,17 @@ class Scaling:
                 found = self.membership.elb.list_members(
                     pool.pool_id, name=member_name(instance.instance_id)
                 )
-            groups.append((target(pool), found))
+            targets += [
+                DrainTarget(
+                    pool_id=pool.pool_id,
+                    member_id=m.id,
+                    address=m.address,
+                    protocol_port=m.protocol_port,
+                    queue=queue_of(pool.load_balancer_id, pool.pool_id),
+                    drain_seconds=pool.drain_seconds if pool.honours_weights else 0,
+                )
+                for m in found
+            ]
         ref = LifecycleActionRef(
             scaling_group_id=note.scaling_group.scaling_group_id,
             action_key=note.lifecycle_action_key,
@@ -177,26 +174,34 @@ class Scaling:
             hook_name=note.lifecycle_hook_name,
             result="CONTINUE",
         )
-        retired = self.membership.retire(
-            groups,
-            cause=f"terminate {instance.instance_id}",
-            then_complete=ref,
-            drain_id="terminate-" + _short(note.lifecycle_action_key),
-        )
-        if retired.waiting:
-            lifecycle: dict[str, object] = {
-                "action_key": note.lifecycle_action_key,
-                "status": "draining",
-                "drain_id": retired.drain_id,
+        drain_id = "terminate-" + _short(note.lifecycle_action_key)
+        if not targets and self.membership.repo.load(Drain, drain_id) is None:
+            return {
+                "queued": False,
+                "instance_id": instance.instance_id,
+                "address": address,
+                "members": [],
+                "counts": {},
+                "lifecycle": self._callback(ref.scaling_group_id, ref.action_key, "CONTINUE"),
             }
-        else:
-            lifecycle = self._callback(ref.scaling_group_id, ref.action_key, "CONTINUE")
-        outcomes: list[MemberOutcome] = retired.outcomes
+        drain = self.drains.start(
+            drain_id, targets, cause=f"terminate {instance.instance_id}", then_complete=ref
+        )
+        self.membership.writes.flush(r.split("/", 1)[0] for r in drain.weight_intents)
+        finished = drain.terminal or self.drains.advance(drain).finished
+        outcomes = self.drains.outcomes(drain)
+        lifecycle: dict[str, object] = {
+            "action_key": note.lifecycle_action_key,
+            "status": "completed" if finished else "draining",
+            "drain_id": drain.drain_id,
+        }
+        rows = [o.to_dict() for o in outcomes] if outcomes is not None else []
         return {
+            "queued": outcomes is None,
             "instance_id": instance.instance_id,
             "address": address,
-            "members": [o.to_dict() for o in outcomes],
-            "counts": counts(outcomes),
+            "members": rows,
+            "counts": counts(outcomes or []),
             "lifecycle": lifecycle,
         }
 
@@ -248,23 +253,6 @@ class Scaling:
                     return parsed
         return now + DEFAULT_HOOK_TIMEOUT
 
-    def _complete_now(
-        self, action: LifecycleAction, decision: LifecycleResult, reason: str
-    ) -> dict[str, object]:
-        result = self._callback(action.scaling_group_id, action.action_key, decision)
-        status = "completed" if result["status"] == "completed" else "failed"
-        self.membership.repo.add(
-            action.model_copy(
-                update={
-                    "status": status,
-                    "decision": decision if decision != "EXTEND" else None,
-                    "reason": reason,
-                    "finished_at": self.membership.clock(),
-                }
-            )
-        )
-        return {**result, "reason": reason}
-
     def _callback(
         self, scaling_group_id: str, action_key: str, result: LifecycleResult
     ) -> dict[str, object]:
@@ -273,7 +261,7 @@ class Scaling:
                 scaling_group_id, result, action_key=action_key
             )
         except ApiError as exc:
-            if exc.status >= 500 or exc.status == 429:
+            if is_transient(exc):
                 raise
             _log.warning("lifecycle_callback_refused", action_key=action_key, error=exc.to_dict())
             return {"action_key": action_key, "status": "refused", "error": exc.to_dict()}

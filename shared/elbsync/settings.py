@@ -39,6 +39,8 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "bindings_key": ("ELBSYNC_BINDINGS_KEY",),
     "max_remove_share": ("ELBSYNC_MAX_REMOVE_SHARE",),
     "poll_concurrency": ("ELBSYNC_POLL_CONCURRENCY",),
+    "busy_wait_ms": ("ELBSYNC_BUSY_WAIT_MS",),
+    "write_linger_ms": ("ELBSYNC_WRITE_LINGER_MS",),
 }
 
 
@@ -67,6 +69,10 @@ class Settings(BaseModel):
     bindings_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_./-]{1,256}$")
     max_remove_share: float = Field(default=0.5, gt=0, le=1)
     poll_concurrency: int = Field(default=8, ge=1, le=32)
+    #: The wait after each write to a load balancer before the next (its busy window).
+    busy_wait_ms: int = Field(default=1000, ge=0, le=30_000)
+    #: How long a new lease holder lets a burst's changes gather before its first write.
+    write_linger_ms: int = Field(default=250, ge=0, le=10_000)
 
     @field_validator("elb_endpoint", "as_endpoint", "ecs_endpoint", "obs_endpoint")
     @classmethod

@@ -149,11 +149,13 @@ class ApiSession:
         params: Mapping[str, QueryValue] | None = None,
         json_body: Mapping[str, object] | None = None,
         expect: Sequence[int] = (200,),
+        retry_busy: bool = True,
     ) -> JsonObject:
         """Send one API request with retries; return the decoded JSON object (``{}`` if none).
 
         Retried: connection errors, 429, 5xx, and 409 ``ELB.8907`` (load balancer busy) for
-        writes. Never retried: any other 4xx. No attempt starts once the deadline has passed.
+        writes unless ``retry_busy`` is off (the write path paces itself instead). Never
+        retried: any other 4xx. No attempt starts once the deadline has passed.
         """
         write = method != "GET"
         if write:
@@ -169,7 +171,7 @@ class ApiSession:
             if isinstance(exc, _ApiFailure):
                 err = exc.error
                 return isinstance(err, ThrottledError | ServerError) or (
-                    write and isinstance(err, BusyError)
+                    write and retry_busy and isinstance(err, BusyError)
                 )
             return False
 

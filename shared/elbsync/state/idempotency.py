@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import JsonValue
 
@@ -191,17 +192,33 @@ class Idempotency:
 
     def release(self, claim: Claim, *, deadline: Deadline | None = None) -> None:
         """Give the claim up early (the work failed), so the next delivery can retry at once."""
+        self._end_claim(claim, "released", None, deadline)
+
+    def defer(self, claim: Claim, reply: Reply, *, deadline: Deadline | None = None) -> None:
+        """The event's work is recorded but not finished (it waits in the write queue): give
+        the claim up without storing a final reply. A redelivery runs the event again, finds
+        its recorded work, and stores the reply once that work is done."""
+        self._end_claim(claim, "queued", reply, deadline)
+
+    def _end_claim(
+        self,
+        claim: Claim,
+        status: Literal["released", "queued"],
+        reply: Reply | None,
+        deadline: Deadline | None,
+    ) -> None:
         now = self.clock()
         record = IdempotencyRecord(
             key=claim.key,
             source=claim.source,
             event_id=claim.event_id,
             payload_hash=claim.payload_hash,
-            status="released",
+            status=status,
             generation=claim.generation,
             owner=claim.owner,
             created_at=now,
             expires_at=now,
+            reply=reply,
         )
         # If this fails, the claim simply runs out at its expiry time.
         with contextlib.suppress(StoreError, DeadlineExceeded):

@@ -5,6 +5,8 @@
     v1/pending/check-jobs/<job_id>.json              waiting: listed by the poller
     v1/pending/lifecycle-actions/<action_key>.json   waiting: listed by the poller
     v1/pending/drains/<drain_id>.json                waiting: listed by the poller
+    v1/pending/write-queue/<queue>/<intent_id>.json  member changes waiting for a balancer's writer
+    v1/leases/<queue>/lease-<generation>.json        who may write to a load balancer now
     v1/done/<kind>/<id>.json                         terminal; expired after a configurable age
     v1/idempotency/<sha256>/claim-<generation>.json  an invocation's claim on an event
     v1/idempotency/<sha256>/result.json              the reply stored for replays
@@ -26,6 +28,7 @@ ROOT = "v1"
 PENDING = f"{ROOT}/pending/"
 DONE = f"{ROOT}/done/"
 IDEMPOTENCY = f"{ROOT}/idempotency/"
+LEASES = f"{ROOT}/leases/"
 AUDIT = f"{ROOT}/audit/"
 
 #: Record kind → the folder name used under ``pending/`` and ``done/``.
@@ -33,10 +36,12 @@ FOLDERS = {
     "check_job": "check-jobs",
     "lifecycle_action": "lifecycle-actions",
     "drain": "drains",
+    "write_intent": "write-queue",
 }
 
 _ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 _CLAIM = re.compile(r"claim-(\d+)\.json$")
+_LEASE = re.compile(r"lease-(\d+)\.json$")
 
 
 def record_id(value: str, field: str = "id") -> str:
@@ -57,8 +62,20 @@ def pending_prefix(kind: str) -> str:
     return f"{PENDING}{_folder(kind)}/"
 
 
+#: Kinds whose ids are ``partition/id``: write intents live under their load balancer's queue.
+PARTITIONED = frozenset({"write_intent"})
+
+
+def _record_path(kind: str, rid: str) -> str:
+    """A record id as a key path: one id, or ``partition/id`` for partitioned kinds."""
+    parts = rid.split("/") if isinstance(rid, str) and kind in PARTITIONED else [rid]
+    if len(parts) > 2 or (kind in PARTITIONED and len(parts) != 2):
+        raise PathIdError(f"not a valid id: {rid!r}", field="id")
+    return "/".join(record_id(part) for part in parts)
+
+
 def pending_key(kind: str, rid: str) -> str:
-    return f"{pending_prefix(kind)}{record_id(rid)}.json"
+    return f"{pending_prefix(kind)}{_record_path(kind, rid)}.json"
 
 
 def done_prefix(kind: str) -> str:
@@ -66,13 +83,31 @@ def done_prefix(kind: str) -> str:
 
 
 def done_key(kind: str, rid: str) -> str:
-    return f"{done_prefix(kind)}{record_id(rid)}.json"
+    return f"{done_prefix(kind)}{_record_path(kind, rid)}.json"
 
 
 def record_id_of(key: str) -> str:
-    """The record id in a ``pending/`` or ``done/`` key."""
-    name = key.rsplit("/", 1)[-1]
-    return name[: -len(".json")] if name.endswith(".json") else name
+    """The record id in a ``pending/`` or ``done/`` key (``partition/id`` where partitioned)."""
+    for area in (PENDING, DONE):
+        if key.startswith(area):
+            rest = key[len(area) :].split("/", 1)[-1]
+            break
+    else:
+        rest = key.rsplit("/", 1)[-1]
+    return rest[: -len(".json")] if rest.endswith(".json") else rest
+
+
+def lease_prefix(name: str) -> str:
+    return f"{LEASES}{record_id(name, 'lease')}/"
+
+
+def lease_key(name: str, generation: int) -> str:
+    return f"{lease_prefix(name)}lease-{generation:06d}.json"
+
+
+def lease_generation(key: str) -> int | None:
+    match = _LEASE.search(key)
+    return int(match.group(1)) if match else None
 
 
 def idempotency_prefix(key_hash: str) -> str:

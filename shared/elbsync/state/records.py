@@ -7,8 +7,9 @@ through statuses that only go forward (:func:`check_transition`):
 kind              waiting statuses (in order)                terminal statuses
 ================  =========================================  ================================
 check_job         pending → processing                       processed, failed, expired
-lifecycle_action  waiting → completing                       completed, failed, expired
+lifecycle_action  joining → waiting → completing             completed, failed, expired
 drain             draining → deleting                        deleted, failed, expired
+write_intent      queued                                     done, expired
 ================  =========================================  ================================
 
 The idempotency record and the audit entry do not move through statuses the same way: see
@@ -22,7 +23,15 @@ import uuid
 from datetime import datetime, timezone
 from typing import ClassVar, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    model_validator,
+)
 
 from elbsync.state.errors import CorruptRecord, TransitionRefused
 
@@ -121,28 +130,37 @@ class WaitedMember(_Model):
     protocol_port: int = Field(ge=1, le=65535)
     listener_ids: tuple[str, ...] = ()
     weight: int | None = Field(default=None, ge=0, le=100)
+    #: The write queue (load balancer) of the pool.
+    queue: str = ""
 
 
 class LifecycleAction(WaitingRecord):
     """An Auto Scaling lifecycle action held until its members are healthy (or drained)."""
 
     STATUS_ORDER: ClassVar[dict[str, int]] = {
-        "waiting": 0,
-        "completing": 1,
-        "completed": 2,
-        "failed": 2,
-        "expired": 2,
+        "joining": 0,
+        "waiting": 1,
+        "completing": 2,
+        "completed": 3,
+        "failed": 3,
+        "expired": 3,
     }
     TERMINAL: ClassVar[frozenset[str]] = frozenset({"completed", "failed", "expired"})
 
     kind: Literal["lifecycle_action"] = "lifecycle_action"
-    status: Literal["waiting", "completing", "completed", "failed", "expired"] = "waiting"
+    #: ``joining`` while its members' adds wait in the write queue (``intent_ids``), then
+    #: ``waiting`` for health, ``completing`` once a decision is recorded.
+    status: Literal["joining", "waiting", "completing", "completed", "failed", "expired"] = (
+        "joining"
+    )
     scaling_group_id: str
     action_key: str
     instance_id: str
     hook_name: str
     hook_type: Literal["INSTANCE_LAUNCHING", "INSTANCE_TERMINATING"]
     members: tuple[WaitedMember, ...] = ()
+    #: The write intents (``queue/intent_id``) that add the members.
+    intent_ids: tuple[str, ...] = ()
     check_job_ids: tuple[str, ...] = ()
     #: When the members must be healthy by (then the policy decides).
     health_deadline: AwareDatetime
@@ -169,6 +187,10 @@ class DrainTarget(_Model):
     member_id: str
     address: str | None = None
     protocol_port: int | None = Field(default=None, ge=1, le=65535)
+    #: The write queue of the pool's load balancer.
+    queue: str = ""
+    #: Seconds at weight 0 before the delete; 0: deleted at once (no drain).
+    drain_seconds: int = Field(default=0, ge=0)
 
 
 class LifecycleActionRef(_Model):
@@ -194,10 +216,16 @@ class Drain(WaitingRecord):
     TERMINAL: ClassVar[frozenset[str]] = frozenset({"deleted", "failed", "expired"})
 
     kind: Literal["drain"] = "drain"
+    #: ``draining`` until the weight-0 writes are applied and the drain time has passed,
+    #: ``deleting`` while the deletes wait in the write queue.
     status: Literal["draining", "deleting", "deleted", "failed", "expired"] = "draining"
     drain_id: str
     targets: tuple[DrainTarget, ...]
-    delete_after: AwareDatetime
+    #: Set once the weight-0 writes are applied: then plus the longest drain time.
+    delete_after: AwareDatetime | None = None
+    #: Write intents (``queue/intent_id``) setting weight 0, then deleting the members.
+    weight_intents: tuple[str, ...] = ()
+    delete_intents: tuple[str, ...] = ()
     then_complete: LifecycleActionRef | None = None
     deleted_member_ids: tuple[str, ...] = ()
     reason: str | None = None
@@ -211,8 +239,131 @@ class Drain(WaitingRecord):
         return tuple(dict.fromkeys(target.pool_id for target in self.targets))
 
 
+ChangeOp = Literal["add", "update", "delete"]
+ChangeResultName = Literal[
+    "added", "existed", "reweighted", "draining", "deleted", "not_found", "failed"
+]
+#: Results that count as success: replaying a change is harmless.
+SUCCESSFUL_RESULTS = frozenset(
+    {"added", "existed", "reweighted", "draining", "deleted", "not_found"}
+)
+
+
+class MemberChange(_Model):
+    """One member change waiting in the write queue, in the API's own terms."""
+
+    op: ChangeOp
+    address: str | None = None
+    protocol_port: int | None = Field(default=None, ge=1, le=65535)
+    #: Updates and deletes by id; a delete without an id goes by address and port.
+    member_id: str | None = None
+    weight: int | None = Field(default=None, ge=0, le=100)
+    subnet_cidr_id: str | None = None
+    name: str | None = None
+    #: How an update is called in replies: ``reweighted`` or ``draining``.
+    label: Literal["reweighted", "draining"] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """What the change is about: the member id, else ``address:port``."""
+        return self.member_id or f"{self.address}:{self.protocol_port or 0}"
+
+
+class ChangeResult(_Model):
+    """What became of one change: a result name, the member id, and ELB's error if refused."""
+
+    result: ChangeResultName
+    member_id: str | None = None
+    error: dict[str, JsonValue] | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.result in SUCCESSFUL_RESULTS
+
+
+class PoolChanges(_Model):
+    """The changes of one pool, and (in the same order) their results once applied."""
+
+    pool_id: str
+    changes: tuple[MemberChange, ...]
+    #: ``None`` while a change waits; a result once ELB has answered for it.
+    results: tuple[ChangeResult | None, ...] = ()
+
+    @model_validator(mode="after")
+    def _aligned(self) -> PoolChanges:
+        if self.results and len(self.results) != len(self.changes):
+            raise ValueError("results must match changes one for one")
+        return self
+
+    def result_of(self, index: int) -> ChangeResult | None:
+        return self.results[index] if self.results else None
+
+    @property
+    def settled(self) -> bool:
+        return all(self.result_of(i) is not None for i in range(len(self.changes)))
+
+
+class CheckSpec(_Model):
+    """Member check jobs to start for the members an intent adds (per pool: the listeners)."""
+
+    listeners: dict[str, tuple[str, ...]]
+    until: AwareDatetime
+    lifecycle_action_id: str | None = None
+
+
+class WriteIntent(WaitingRecord):
+    """Member changes for the pools of one load balancer, waiting for that balancer's writer.
+
+    Stored under the balancer's queue, so the lease holder lists exactly its own work.
+    """
+
+    STATUS_ORDER: ClassVar[dict[str, int]] = {"queued": 0, "done": 1, "expired": 1}
+    TERMINAL: ClassVar[frozenset[str]] = frozenset({"done", "expired"})
+
+    kind: Literal["write_intent"] = "write_intent"
+    status: Literal["queued", "done", "expired"] = "queued"
+    #: The load balancer's write queue (its id, or ``pool-<id>`` when it is not known).
+    queue: str
+    intent_id: str
+    pools: tuple[PoolChanges, ...]
+    #: Why: shown in the audit trail (``launch i-…``, ``elbsync.members.register …``).
+    cause: str
+    checks: CheckSpec | None = None
+    #: Check jobs started once the adds were applied.
+    check_job_ids: tuple[str, ...] = ()
+    #: How many writers have worked on it (a write that outlasts many is logged).
+    rounds: int = Field(default=0, ge=0)
+
+    @property
+    def record_id(self) -> str:
+        return f"{self.queue}/{self.intent_id}"
+
+    @property
+    def settled(self) -> bool:
+        return all(pool.settled for pool in self.pools)
+
+
+class LeaseRecord(_Model):
+    """One generation of a load balancer's write lease (see :mod:`elbsync.state.lease`)."""
+
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["lease"] = "lease"
+    name: str
+    generation: int = Field(ge=1)
+    owner: str
+    status: Literal["held", "released"]
+    acquired_at: AwareDatetime
+    #: The holder stops writing by then; afterwards anyone may take the next generation.
+    expires_at: AwareDatetime
+    #: The balancer refuses writes until about then (the busy window after the last write).
+    quiet_until: AwareDatetime | None = None
+    #: The wait after a write that the last holder found to be enough.
+    pace_s: float | None = Field(default=None, ge=0)
+
+
 class IdempotencyRecord(_Model):
-    """A claim on an event (``in_progress`` / ``released``) or its stored reply (``completed``)."""
+    """A claim on an event (``in_progress`` / ``released``), an event whose work is recorded
+    and waits in the write queue (``queued``), or its final reply (``completed``)."""
 
     schema_version: int = SCHEMA_VERSION
     kind: Literal["idempotency"] = "idempotency"
@@ -220,13 +371,15 @@ class IdempotencyRecord(_Model):
     source: str
     event_id: str
     payload_hash: str
-    status: Literal["in_progress", "released", "completed"]
+    status: Literal["in_progress", "released", "queued", "completed"]
     generation: int = Field(ge=1)
     owner: str
     created_at: AwareDatetime = Field(default_factory=utc_now)
     #: For a claim: when it stops counting (the claiming invocation's remaining time).
     expires_at: AwareDatetime
     reply: dict[str, JsonValue] | None = None
+    #: For a ``queued`` event: the write intents (``queue/intent_id``) its reply waits for.
+    intent_ids: tuple[str, ...] = ()
 
 
 class AuditEntry(_Model):

@@ -29,6 +29,7 @@ from elbsync.state.records import (
     Drain,
     LifecycleAction,
     WaitingRecord,
+    WriteIntent,
     check_transition,
     decode,
     encode,
@@ -41,7 +42,7 @@ Clock = Callable[[], datetime]
 
 _log = structlog.get_logger("elbsync.state")
 
-WAITING_KINDS: tuple[type[WaitingRecord], ...] = (CheckJob, LifecycleAction, Drain)
+WAITING_KINDS: tuple[type[WaitingRecord], ...] = (CheckJob, LifecycleAction, Drain, WriteIntent)
 
 
 def _kind_of(model: type[WaitingRecord]) -> str:
@@ -95,10 +96,18 @@ class StateRepository:
         return None
 
     def pending_ids(
-        self, model: type[WaitingRecord], *, deadline: Deadline | None = None
+        self,
+        model: type[WaitingRecord],
+        *,
+        partition: str | None = None,
+        deadline: Deadline | None = None,
     ) -> Iterator[str]:
-        """Ids of the waiting records of one kind: one listing request per 1,000 of them."""
-        for listed in self.store.list(layout.pending_prefix(_kind_of(model)), deadline=deadline):
+        """Ids of the waiting records of one kind (of one ``partition``, such as a write
+        queue, when given): one listing request per 1,000 of them."""
+        prefix = layout.pending_prefix(_kind_of(model))
+        if partition is not None:
+            prefix += f"{layout.record_id(partition, 'partition')}/"
+        for listed in self.store.list(prefix, deadline=deadline):
             yield layout.record_id_of(listed.key)
 
     def pending(self, model: type[R], *, deadline: Deadline | None = None) -> Iterator[R]:
@@ -111,6 +120,13 @@ class StateRepository:
             found = self.load_pending(model, record_id, deadline=deadline)
             if found is not None:
                 yield found
+
+    def load_done(
+        self, model: type[R], record_id: str, *, deadline: Deadline | None = None
+    ) -> R | None:
+        """A finished record by id (one read); ``None`` while it still waits (or never was)."""
+        found = self._read(model, layout.done_key(_kind_of(model), record_id), deadline)
+        return None if found is None else found[0]
 
     def load_pending(
         self, model: type[R], record_id: str, *, deadline: Deadline | None = None
@@ -206,7 +222,38 @@ class StateRepository:
         assert lost is not None
         raise lost
 
-    def _finish(self, record: R, deadline: Deadline | None) -> R:
+    def rewrite(self, record: R, *, deadline: Deadline | None = None) -> R:
+        """Store a waiting record that this caller has just read and changed, in one write.
+
+        For the poller's own bookkeeping (the next poll time, partial progress): no re-read,
+        so two overlapping writers may both write and the last one wins, which is harmless for
+        a record that still waits. A record another writer finished meanwhile is not revived
+        for long: its pending copy is dropped by the next update or finish.
+        """
+        if record.terminal:
+            return self.finish(record, deadline=deadline)
+        new = record.model_copy(
+            update={"revision": record.revision + 1, "updated_at": self.clock()}
+        )
+        self.store.put(
+            layout.pending_key(record.kind, record.record_id), encode(new), deadline=deadline
+        )
+        self._log_write("state_record_updated", new)
+        return new
+
+    def finish(self, record: R, *, deadline: Deadline | None = None) -> R:
+        """Finish a record this caller has just read: create it under ``done/`` (first terminal
+        decision wins), then delete the pending copy. Two writes, no reads; returns what is
+        stored (another writer's decision when it finished first)."""
+        if not record.terminal:
+            raise ValueError(f"{record.kind} {record.record_id} is not finished ({record.status})")
+        return self._finish(
+            record.model_copy(update={"revision": record.revision + 1, "updated_at": self.clock()}),
+            deadline,
+            same_status_only=False,
+        )
+
+    def _finish(self, record: R, deadline: Deadline | None, *, same_status_only: bool = True) -> R:
         kind = record.kind
         done_key = layout.done_key(kind, record.record_id)
         if record.finished_at is None:
@@ -219,7 +266,7 @@ class StateRepository:
             existing = self._read(type(record), done_key, deadline)
             if existing is None:  # expired in between: nothing left to protect
                 raise
-            if existing[0].status != record.status:
+            if same_status_only and existing[0].status != record.status:
                 raise TransitionRefused(
                     record.record_id,
                     current=existing[0].status,

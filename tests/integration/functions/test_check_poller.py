@@ -179,6 +179,11 @@ def test_too_little_time_makes_partial_progress_and_the_next_tick_finishes(
         assert job.status in ("pending", "processing")
     functions.env(ELBSYNC_POLL_CONCURRENCY="8")
     full = functions.tick()
-    assert full["pending"] == {"check_jobs": 0, "lifecycle_actions": 0, "drains": 0}
+    assert full["pending"] == {
+        "check_jobs": 0,
+        "lifecycle_actions": 0,
+        "drains": 0,
+        "write_intents": 0,
+    }
     for instance_id in instances:
         assert decisions(functions, instance_id, "INSTANCE_LAUNCHING") == ["CONTINUE"]

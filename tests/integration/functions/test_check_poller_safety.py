@@ -125,12 +125,15 @@ def test_every_change_and_decision_is_in_the_audit_trail(functions: Functions) -
     entries += [e for e in functions.repository().audit_entries(day) if e not in entries]
 
     actions = sorted({e.action for e in entries})
-    assert "members_added" in actions
+    assert "members_written" in actions
     assert "lifecycle_continue" in actions
-    added = [e for e in entries if e.action == "members_added"]
-    assert {e.subject for e in added} == {
-        functions.emulator.pool_id("pool-web"),
-        functions.emulator.pool_id("pool-api"),
+    (written,) = [e for e in entries if e.action == "members_written"]
+    assert written.subject == functions.emulator.load_balancer_id("lb-web")
+    members = written.details["members"]
+    assert isinstance(members, list)
+    assert {(m["pool_id"], m["result"]) for m in members if isinstance(m, dict)} == {
+        (functions.emulator.pool_id("pool-web"), "added"),
+        (functions.emulator.pool_id("pool-api"), "added"),
     }
     assert all(e.actor in ("member_events", "check_poller") for e in entries)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from elbsync.state.records import CheckJob, Drain, LifecycleAction
+from elbsync.state.records import CheckJob, Drain, LifecycleAction, WriteIntent
 
 from tests.integration.functions.conftest import Functions, bindings_for
 
@@ -73,18 +73,20 @@ def test_a_launching_instance_joins_every_bound_pool_and_waits_for_health(
 
     repo = functions.repository()
     (action,) = list(repo.pending(LifecycleAction))
+    # The handler records the action and its queued adds; the poller learns the member ids.
     assert (action.instance_id, action.status, action.hook_type) == (
         instance_id,
-        "waiting",
+        "joining",
         "INSTANCE_LAUNCHING",
     )
     assert {m.pool_id for m in action.members} == {
         functions.emulator.pool_id("pool-web"),
         functions.emulator.pool_id("pool-api"),
     }
-    jobs = list(repo.pending(CheckJob))
-    assert sorted(j.job_id for j in jobs) == sorted(action.check_job_ids)
-    assert len(jobs) == 2
+    (intent,) = [repo.load_done(WriteIntent, r) for r in action.intent_ids]
+    assert intent is not None
+    assert sorted(intent.check_job_ids) == sorted(j.job_id for j in repo.pending(CheckJob))
+    assert len(intent.check_job_ids) == 2
     assert functions.emulator.calls()["elb.create_check_job"] == 2
     assert instance_state(functions, instance_id)["lifecycle_state"] == "PENDING_WAIT"
     assert decisions(functions, instance_id, "INSTANCE_LAUNCHING") == []
@@ -114,9 +116,13 @@ def test_a_launch_redelivered_under_a_new_message_id_starts_no_second_check_job(
     functions.invoke("member_events", event)
     event["record"][0]["smn"]["message_id"] = "another-delivery-of-the-same-action"
 
+    calls_before = functions.emulator.calls()
+
     reply = functions.invoke("member_events", event)
 
-    assert reply["events"][0]["result"]["counts"] == {"existed": 2}
+    # The same lifecycle action: what was recorded is reported, nothing is written again.
+    assert reply["events"][0]["result"]["counts"] == {"added": 2}
+    assert functions.emulator.calls().get("elb.batch_add") == calls_before.get("elb.batch_add")
     assert functions.emulator.calls()["elb.create_check_job"] == 2
     assert len(list(functions.repository().pending(CheckJob))) == 2
 

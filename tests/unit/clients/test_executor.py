@@ -2,27 +2,58 @@ from __future__ import annotations
 
 import json
 
-from elbsync.elb import ElbClient, MemberRef, MemberUpdate, NewMember
-from elbsync.executor import Change, Executor, PoolWrite
+import httpx
+from elbsync.elb import ElbClient
+from elbsync.executor import Executor
+from elbsync.state.records import MemberChange
 
-from tests.unit.clients.fake_cloud import FakeCloud
+from tests.unit.clients.fake_cloud import Failure, FakeCloud
+
+BUSY = Failure(409, {"error_code": "ELB.8907", "error_msg": "load balancer busy"})
+THROTTLED = Failure(429, {"error_code": "APIG.0308", "error_msg": "slow down"})
 
 
-def adds(count: int, start: int = 0) -> tuple[Change, ...]:
+class RecordingPacer:
+    """Counts what the executor tells its writer; never waits."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+        self.writes = 0
+        self.refusals = 0
+
+    def before_write(self) -> None:
+        self.waits += 1
+
+    def after_write(self) -> None:
+        self.writes += 1
+
+    def refused_busy(self) -> None:
+        self.refusals += 1
+
+
+def adds(count: int, start: int = 0) -> list[MemberChange]:
     changes = []
     for n in range(start, start + count):
         address = f"10.2.{n // 250}.{n % 250 + 1}"
-        member = NewMember(address=address, protocol_port=80, name=f"elbsync:{address}")
-        changes.append(Change("add", member, address=address, protocol_port=80))
-    return tuple(changes)
+        changes.append(
+            MemberChange(op="add", address=address, protocol_port=80, name=f"elbsync:{address}")
+        )
+    return changes
 
 
-def test_450_additions_take_three_calls(elb: ElbClient, cloud: FakeCloud) -> None:
-    outcomes = Executor(elb).apply([PoolWrite("pool-1", "lb-1", adds(450))])
+def test_a_batch_of_200_additions_is_one_call_after_one_wait(
+    elb: ElbClient, cloud: FakeCloud
+) -> None:
+    pacer = RecordingPacer()
 
-    assert cloud.calls["elb.batch_add"] == 3
-    assert [o.result for o in outcomes] == ["added"] * 450
-    assert len(cloud.pools["pool-1"]) == 450
+    outcome = Executor(elb, pacer).send("pool-1", "add", adds(200))
+
+    assert cloud.calls["elb.batch_add"] == 1
+    assert (pacer.waits, pacer.writes) == (1, 1)
+    assert [r.result for r in outcome.results if r] == ["added"] * 200
+    assert all(r is not None and r.member_id for r in outcome.results)
+    assert outcome.interrupted is None
+    assert len(cloud.pools["pool-1"]) == 200
 
 
 def test_one_bad_member_is_isolated_and_the_rest_are_applied(
@@ -31,12 +62,13 @@ def test_one_bad_member_is_isolated_and_the_rest_are_applied(
     changes = adds(200)
     cloud.bad_addresses = {str(changes[137].address)}
 
-    outcomes = Executor(elb).apply([PoolWrite("pool-1", "lb-1", changes)])
+    outcome = Executor(elb, RecordingPacer()).send("pool-1", "add", changes)
 
-    failed = [o for o in outcomes if o.result == "failed"]
-    assert [o.address for o in failed] == [changes[137].address]
-    assert failed[0].error is not None
-    assert failed[0].error["error_code"] == "ELB.8902"
+    failed = [i for i, r in enumerate(outcome.results) if r is not None and r.result == "failed"]
+    assert failed == [137]
+    error = outcome.results[137].error if outcome.results[137] else None
+    assert error is not None
+    assert error["error_code"] == "ELB.8902"
     assert len(cloud.pools["pool-1"]) == 199
     assert cloud.calls["elb.batch_add"] <= 2 * 8 + 1  # halving: about 2 calls per level
 
@@ -47,21 +79,20 @@ def test_two_bad_members_in_different_halves_are_both_isolated(
     changes = adds(50)
     cloud.bad_addresses = {str(changes[3].address), str(changes[40].address)}
 
-    outcomes = Executor(elb).apply([PoolWrite("pool-1", "lb-1", changes)])
+    outcome = Executor(elb, RecordingPacer()).send("pool-1", "add", changes)
 
-    assert sorted(str(o.address) for o in outcomes if o.result == "failed") == sorted(
-        cloud.bad_addresses
-    )
+    failed = {i for i, r in enumerate(outcome.results) if r is not None and r.result == "failed"}
+    assert failed == {3, 40}
     assert len(cloud.pools["pool-1"]) == 48
 
 
 def test_re_adding_reports_existed(elb: ElbClient, cloud: FakeCloud) -> None:
-    executor = Executor(elb)
-    executor.apply([PoolWrite("pool-1", "lb-1", adds(3))])
+    executor = Executor(elb, RecordingPacer())
+    executor.send("pool-1", "add", adds(3))
 
-    again = executor.apply([PoolWrite("pool-1", "lb-1", adds(3))])
+    again = executor.send("pool-1", "add", adds(3))
 
-    assert [o.result for o in again] == ["existed"] * 3
+    assert [r.result for r in again.results if r] == ["existed"] * 3
     assert len(cloud.pools["pool-1"]) == 3
 
 
@@ -70,72 +101,109 @@ def test_updates_carry_their_label_and_deletes_report_not_found(
 ) -> None:
     cloud.add_members("pool-1", 2)
     first, second = (str(m["id"]) for m in cloud.pools["pool-1"])
-    changes = (
-        Change("update", MemberUpdate(id=first, weight=0), label="draining"),
-        Change("update", MemberUpdate(id=second, weight=9), label="reweighted"),
-        Change("delete", MemberRef(id="gone"), address="10.9.9.9", protocol_port=80),
+    executor = Executor(elb, RecordingPacer())
+
+    updated = executor.send(
+        "pool-1",
+        "update",
+        [
+            MemberChange(op="update", member_id=first, weight=0, label="draining"),
+            MemberChange(op="update", member_id=second, weight=9, label="reweighted"),
+        ],
     )
+    deleted = executor.send("pool-1", "delete", [MemberChange(op="delete", member_id="gone")])
 
-    outcomes = Executor(elb).apply([PoolWrite("pool-1", "lb-1", changes)])
-
-    assert [(o.result, o.weight) for o in outcomes] == [
-        ("draining", 0),
-        ("reweighted", 9),
-        ("not_found", None),
-    ]
+    assert [r.result for r in updated.results if r] == ["draining", "reweighted"]
+    assert [r.result for r in deleted.results if r] == ["not_found"]
     assert [m["weight"] for m in cloud.pools["pool-1"]] == [0, 9]
 
 
-def test_deletes_by_id_and_by_address_go_in_separate_calls(
-    elb: ElbClient, cloud: FakeCloud
-) -> None:
-    cloud.add_members("pool-1", 2)
-    first = cloud.pools["pool-1"][0]
-    second = cloud.pools["pool-1"][1]
-    changes = (
-        Change("delete", MemberRef(id=str(first["id"]))),
-        Change(
-            "delete",
-            MemberRef(address=str(second["address"]), protocol_port=80),
-            address=str(second["address"]),
-            protocol_port=80,
-        ),
+def test_deletes_by_address_name_the_address_and_port(elb: ElbClient, cloud: FakeCloud) -> None:
+    cloud.add_members("pool-1", 1)
+    member = cloud.pools["pool-1"][0]
+
+    outcome = Executor(elb, RecordingPacer()).send(
+        "pool-1",
+        "delete",
+        [MemberChange(op="delete", address=str(member["address"]), protocol_port=80)],
     )
 
-    outcomes = Executor(elb).apply([PoolWrite("pool-1", "lb-1", changes)])
-
-    assert [o.result for o in outcomes] == ["deleted", "deleted"]
-    bodies = [json.loads(r.content)["members"] for r in cloud.requests]
-    assert [list(body[0]) for body in bodies] == [["id"], ["address", "protocol_port"]]
+    assert [r.result for r in outcome.results if r] == ["deleted"]
+    (body,) = [json.loads(r.content)["members"] for r in cloud.requests]
+    assert list(body[0]) == ["address", "protocol_port"]
     assert cloud.pools["pool-1"] == []
 
 
-def test_pools_of_one_load_balancer_are_written_one_call_at_a_time(
+def test_a_busy_refusal_waits_longer_and_sends_again(elb: ElbClient, cloud: FakeCloud) -> None:
+    cloud.fail_next(BUSY)
+    pacer = RecordingPacer()
+
+    outcome = Executor(elb, pacer).send("pool-1", "add", adds(5))
+
+    assert pacer.refusals == 1
+    assert cloud.calls["elb.batch_add"] == 2  # no retry storm inside the busy window
+    assert [r.result for r in outcome.results if r] == ["added"] * 5
+
+
+def test_a_balancer_that_stays_busy_leaves_the_changes_queued_not_failed(
     elb: ElbClient, cloud: FakeCloud
 ) -> None:
-    cloud.delay_s = 0.02
-    cloud.pool_group = {"pool-1": "lb-1", "pool-2": "lb-1"}
+    cloud.fail_next(BUSY, BUSY, BUSY, BUSY, BUSY)
 
-    Executor(elb).apply(
-        [PoolWrite("pool-1", "lb-1", adds(300)), PoolWrite("pool-2", "lb-1", adds(300))]
-    )
+    outcome = Executor(elb, RecordingPacer()).send("pool-1", "add", adds(5))
 
-    assert cloud.peak["lb-1"] == 1
-    assert len(cloud.pools["pool-1"]) == len(cloud.pools["pool-2"]) == 300
+    assert outcome.results == [None] * 5
+    assert outcome.interrupted is not None
+    assert outcome.interrupted.code == "load_balancer_busy"
+    assert cloud.pools["pool-1"] == []
 
 
-def test_pools_of_different_load_balancers_are_written_in_parallel(
+def test_throttling_and_server_errors_outlasting_retries_are_not_a_decision(
     elb: ElbClient, cloud: FakeCloud
 ) -> None:
-    cloud.delay_s = 0.05
-    cloud.pool_group = {"pool-1": "lb-1", "pool-2": "lb-2"}
+    cloud.fail_next(*([THROTTLED] * 3 + [Failure(503, {"error_code": "ELB.0503"})] * 3))
 
-    outcomes = Executor(elb).apply(
-        [PoolWrite("pool-1", "lb-1", adds(400)), PoolWrite("pool-2", "lb-2", adds(400))]
+    outcome = Executor(elb, RecordingPacer()).send("pool-1", "add", adds(2))
+
+    assert outcome.results == [None, None]
+    assert outcome.interrupted is not None
+
+
+def test_a_dropped_connection_is_not_a_decision(elb: ElbClient, cloud: FakeCloud) -> None:
+    cloud.fail_next(*[httpx.ConnectError("reset")] * 6)
+
+    outcome = Executor(elb, RecordingPacer()).send("pool-1", "add", adds(2))
+
+    assert outcome.results == [None, None]
+    assert outcome.interrupted is not None
+    assert outcome.interrupted.code == "transport_error"
+
+
+def test_a_reply_that_leaves_a_member_out_invents_no_success(
+    elb: ElbClient, cloud: FakeCloud
+) -> None:
+    changes = adds(3)
+    cloud.fail_next(
+        Failure(
+            201,
+            {"members": [{"id": "m-1", "address": changes[0].address, "protocol_port": 80}]},
+        )
     )
 
-    assert cloud.peak["*"] == 2
-    assert [o.pool_id for o in outcomes] == ["pool-1"] * 400 + ["pool-2"] * 400
+    outcome = Executor(elb, RecordingPacer()).send("pool-1", "add", changes)
+
+    assert outcome.results[0] is not None
+    assert outcome.results[0].result == "added"
+    assert outcome.results[1:] == [None, None]
+
+
+def test_a_pool_elb_does_not_know_fails_its_members(elb: ElbClient, cloud: FakeCloud) -> None:
+    cloud.fail_next(Failure(404, {"error_code": "ELB.8904", "error_msg": "pool not found"}))
+
+    outcome = Executor(elb, RecordingPacer()).send("pool-1", "add", adds(2))
+
+    assert [r.result for r in outcome.results if r] == ["failed", "failed"]
+    assert outcome.interrupted is None
 
 
 def test_a_batch_where_every_member_is_bad_costs_a_bounded_number_of_calls(
@@ -144,8 +212,8 @@ def test_a_batch_where_every_member_is_bad_costs_a_bounded_number_of_calls(
     changes = adds(200)
     cloud.bad_addresses = {str(c.address) for c in changes}
 
-    outcomes = Executor(elb).apply([PoolWrite("pool-1", "lb-1", changes)])
+    outcome = Executor(elb, RecordingPacer()).send("pool-1", "add", changes)
 
-    assert [o.result for o in outcomes] == ["failed"] * 200
+    assert [r.result for r in outcome.results if r] == ["failed"] * 200
     assert cloud.calls["elb.batch_add"] <= 40
     assert cloud.pools["pool-1"] == []

@@ -23,11 +23,12 @@ from elbsync.planner import (
     plan_removal,
     plan_weights,
 )
-from elbsync.state.records import CheckSpec, DrainTarget, MemberChange
+from elbsync.state.records import CheckSpec, Drain, DrainTarget, MemberChange
 from elbsync.waits.drains import Drains
 from elbsync.waits.writes import MemberOutcome, PoolWrite, intent_id, queue_of
 
 DeploymentEvent = Register | Deregister | SetWeights | Desired
+_ANY = MemberChange(op="add")  # stands for any change when naming an event's intent
 #: How long check jobs started for registered members are polled before they expire.
 CHECK_WINDOW = timedelta(minutes=10)
 
@@ -91,21 +92,28 @@ class Deployment:
                 until=self.membership.clock() + CHECK_WINDOW,
             )
         writes_path = self.membership.writes
-        record_ids = list(writes_path.enqueue(key, writes, cause=cause, checks=checks))
-        drain_record = None
-        if drains and plan.remove:
+        repo = self.membership.repo
+        # A redelivery finds what the first delivery queued and never plans it twice.
+        (record_id,) = writes_path.planned_ids(key, [PoolWrite(event.pool_id, queue, (_ANY,))])
+        drain_id = f"deploy-{intent_id(key, 'drain')}"
+        if writes_path.current([record_id]):
+            record_ids = [record_id]
+        else:
+            record_ids = writes_path.enqueue(key, writes, cause=cause, checks=checks)
+        drain_record = repo.load(Drain, drain_id)
+        if drain_record is None and drains and plan.remove:
             drain_record = self.drains.start(
-                f"deploy-{intent_id(key, 'drain')}",
+                drain_id,
                 [_target(event.pool_id, queue, m, drain) for m in plan.remove],
                 cause=cause,
             )
         writes_path.flush([queue])
-        outcomes, done, complete = self.membership.outcomes(record_ids, writes)
+        outcomes, done, complete = self.membership.outcomes(record_ids)
         if drain_record is not None:
             drained = self.drains.outcomes(drain_record)
             if drained is None:
                 complete = False
-                drained = [_queued(event.pool_id, m) for m in plan.remove]
+                drained = [_queued(event.pool_id, t) for t in drain_record.targets]
             outcomes += drained
         reply: dict[str, object] = {
             "queued": not complete,
@@ -151,13 +159,13 @@ def _target(pool_id: str, queue: str, member: Member, drain_seconds: int) -> Dra
     )
 
 
-def _queued(pool_id: str, member: Member) -> MemberOutcome:
+def _queued(pool_id: str, target: DrainTarget) -> MemberOutcome:
     return MemberOutcome(
         pool_id=pool_id,
         result="queued",
-        address=member.address,
-        protocol_port=member.protocol_port,
-        member_id=member.id,
+        address=target.address,
+        protocol_port=target.protocol_port,
+        member_id=target.member_id,
     )
 
 

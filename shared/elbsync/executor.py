@@ -148,8 +148,10 @@ class Executor:
                 if refusals >= BUSY_REFUSALS_PER_CALL:
                     raise
                 continue
-            except ApiError:
-                self._pacer.after_write()
+            except ElbsyncError as exc:
+                # A refusal changed nothing; after a lost reply or a 5xx it may have.
+                if is_transient(exc):
+                    self._pacer.after_write()
                 raise
             self._pacer.after_write()
             return replies

@@ -14,7 +14,7 @@ from elbsync.elb import ElbClient
 from elbsync.state.records import WriteIntent
 from elbsync.state.repository import StateRepository
 from elbsync.waits.check_jobs import CheckJobs
-from elbsync.waits.writes import MemberOutcome, PoolWrite, WritePath, outcomes_of
+from elbsync.waits.writes import MemberOutcome, WritePath, outcomes_of
 
 if TYPE_CHECKING:
     from elbsync.runtime import Invocation
@@ -63,29 +63,14 @@ class Membership:
         )
 
     def outcomes(
-        self, record_ids: Iterable[str], planned: Sequence[PoolWrite]
+        self, record_ids: Iterable[str]
     ) -> tuple[list[MemberOutcome], list[WriteIntent], bool]:
-        """The outcomes of intents: applied ones from their records, the rest ``queued`` as
-        planned. Also returns the finished intents and whether every one is finished."""
-        ids = list(record_ids)
-        done = self.writes.results(ids)
-        rows = [row for intent in done.values() for row in outcomes_of(intent)]
-        finished_queues = {intent.queue for intent in done.values()}
-        for write in planned:
-            if write.queue in finished_queues:
-                continue
-            rows += [
-                MemberOutcome(
-                    pool_id=write.pool_id,
-                    result="queued",
-                    address=c.address,
-                    protocol_port=c.protocol_port,
-                    member_id=c.member_id,
-                    weight=c.weight,
-                )
-                for c in write.changes
-            ]
-        return rows, list(done.values()), len(done) == len(ids)
+        """The outcomes of intents as they stand (``queued`` for changes still waiting), the
+        finished intents, and whether every one is finished."""
+        intents = self.writes.current(record_ids)
+        rows = [row for intent in intents for row in outcomes_of(intent)]
+        done = [intent for intent in intents if intent.terminal]
+        return rows, done, len(done) == len(intents)
 
 
 def membership_for(invocation: Invocation, store: ObjectStore | None = None) -> Membership:

@@ -74,6 +74,18 @@ def use_settings(settings: Settings | None) -> None:
     load_settings.cache_clear()
 
 
+StoreFactory = Callable[[Deadline], "ObjectStore"]
+_store_factory: StoreFactory | None = None
+
+
+def use_store(factory: StoreFactory | None) -> None:
+    """Let invocations in this process keep their state in the store ``factory`` returns for
+    their deadline (a test's counting or faulty store, say) instead of ``ELBSYNC_STATE_URL``;
+    ``None`` goes back to the setting."""
+    global _store_factory
+    _store_factory = factory
+
+
 @dataclass
 class Invocation:
     """One handler call: its settings, deadline, credentials and lazily built API clients."""
@@ -105,6 +117,8 @@ class Invocation:
 
     def store(self) -> ObjectStore:
         """The state store named by ``ELBSYNC_STATE_URL``, bound to this invocation's deadline."""
+        if self._store is None and _store_factory is not None:
+            self._store = _store_factory(self.deadline)
         if self._store is None:
             from elbsync.state.factory import open_store
 

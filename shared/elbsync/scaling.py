@@ -130,7 +130,7 @@ class Scaling:
                 lifecycle_action_id=action.action_key,
             )
             writes_path.submit(key, writes, cause=f"launch {instance.instance_id}", checks=checks)
-        outcomes, done, complete = self.membership.outcomes(action.intent_ids, writes)
+        outcomes, done, complete = self.membership.outcomes(action.intent_ids)
         return {
             "queued": not complete,
             "instance_id": instance.instance_id,

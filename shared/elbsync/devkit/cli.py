@@ -39,6 +39,11 @@ def _demo() -> int:
     return int(demo.main())
 
 
+def _burst(rest: list[str]) -> int:
+    burst = importlib.import_module("elbsync.devkit.burst")
+    return int(burst.main(rest))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elbsync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     sub.add_parser("demo", help="start the emulator and run the local demo story")
+    sub.add_parser(
+        "burst",
+        help="an Auto Scaling burst against the emulator, measured (see --help of the subcommand)",
+        add_help=False,
+    )
     return parser
 
 
@@ -63,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     if args_list[:1] == ["emulator"]:
         return _emulator(args_list[1:])
+    if args_list[:1] == ["burst"]:
+        return _burst(args_list[1:])
     args = parser.parse_args(args_list)
     try:
         if args.command == "invoke":

@@ -201,7 +201,7 @@ class WritePath:
         linger_s: float = 0.25,
         actor: str = "elbsync",
         request_id: str = "",
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         start_checks: Callable[[WriteIntent], tuple[str, ...]] | None = None,
     ) -> None:
         self.elb = elb
@@ -213,7 +213,7 @@ class WritePath:
         self.linger_s = linger_s
         self.actor = actor
         self.request_id = request_id
-        self.sleep = sleep
+        self.sleep = sleep or time.sleep
         self.start_checks = start_checks
         self.reports: list[DrainReport] = []
         #: Intents this invocation finished or read finished, by record id.
@@ -292,6 +292,19 @@ class WritePath:
                     self._finished[record_id] = intent
             if intent is not None:
                 found[record_id] = intent
+        return found
+
+    def current(self, record_ids: Iterable[str]) -> list[WriteIntent]:
+        """The intents as they stand: finished, else still queued (missing ones left out)."""
+        ids = list(record_ids)
+        done = self.results(ids)
+        found = []
+        for record_id in ids:
+            intent = done.get(record_id) or self.repo.load_pending(
+                WriteIntent, record_id, deadline=self.deadline
+            )
+            if intent is not None:
+                found.append(intent)
         return found
 
     def flush(self, queues: Iterable[str]) -> None:

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV     := $(VENV)/.dev-installed
 
-.PHONY: demo test lint typecheck unit bench package clean
+.PHONY: demo burst test lint typecheck unit bench package clean
 
 # The demo needs only the runtime; the tests add the development tools on top.
 $(RUNTIME): pyproject.toml
@@ -20,6 +20,10 @@ $(DEV): $(RUNTIME)
 
 demo: $(RUNTIME)
 	$(BIN)/elbsync demo
+
+# An Auto Scaling burst against the emulator: 100 launches, 20 concurrent invocations, measured.
+burst: $(RUNTIME)
+	$(BIN)/elbsync burst
 
 lint: $(DEV)
 	$(BIN)/ruff check .

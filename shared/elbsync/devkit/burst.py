@@ -16,24 +16,17 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from math import ceil
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
-
-from elbsync import runtime
 from elbsync.devkit.context import LocalContext
-from elbsync.devkit.emulator import Emulator, World, load_world
 from elbsync.devkit.invoke import load_handler
+from elbsync.devkit.local import Cloud, functions_against, world_running
 from elbsync.elb import BATCH_LIMIT
-from elbsync.logs import configure
-from elbsync.settings import Settings
 
 WRITES = ("elb.batch_add", "elb.batch_update", "elb.batch_delete")
 BUSY_CODE = "ELB.8907"
@@ -86,30 +79,6 @@ class BurstReport:
         ]
 
 
-class Cloud:
-    """The emulator's admin API and the world's ids by name."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.world: World = emulator.initial_world
-
-    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        url = f"{self.emulator.base_url}/_emulator/{path}"
-        response = httpx.request(method, url, json=body, timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-    def pool(self, name: str) -> str:
-        for lb in self.world.load_balancers:
-            for pool in lb.pools:
-                if pool.name == name:
-                    return pool.id
-        raise KeyError(name)
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.emulator.clock.now(), tz=timezone.utc)
-
-
 def bindings(cloud: Cloud) -> str:
     lb = next(lb for lb in cloud.world.load_balancers if lb.name == "lb-web")
     listeners = {li.name: li.id for li in lb.listeners}
@@ -142,43 +111,6 @@ def bindings(cloud: Cloud) -> str:
     )
 
 
-@contextmanager
-def world_running(world: World | None = None) -> Iterator[Cloud]:
-    emulator = Emulator(world or load_world())
-    emulator.start("127.0.0.1", 0)
-    try:
-        yield Cloud(emulator)
-    finally:
-        emulator.stop()
-
-
-@contextmanager
-def functions_against(cloud: Cloud, state: Path, **overrides: Any) -> Iterator[None]:
-    """Run the handlers of this process against ``cloud`` with state in ``state``."""
-    credentials = cloud.world.credentials[0]
-    settings = Settings(
-        elb_endpoint=cloud.emulator.base_url,
-        as_endpoint=cloud.emulator.base_url,
-        ecs_endpoint=cloud.emulator.base_url,
-        project_id=credentials.project_id,
-        access_key=credentials.access_key,
-        secret_key=credentials.secret_key,
-        state_url=f"file://{state}",
-        bindings=bindings(cloud),
-        log_format="json",
-        log_level="error",
-        **overrides,
-    )
-    configure(fmt="json", level="error", force=True)
-    runtime.use_settings(settings)
-    runtime.use_clock(cloud.now)
-    try:
-        yield
-    finally:
-        runtime.use_settings(None)
-        runtime.use_clock(None)
-
-
 def run_burst(
     cloud: Cloud,
     state: Path,
@@ -191,7 +123,7 @@ def run_burst(
     """Launch, handle every notification concurrently, tick until settled; report."""
     report = BurstReport(launches, concurrency, minimum_writes=ceil(launches / BATCH_LIMIT))
     group = next(g.id for g in cloud.world.scaling_groups if g.name == "asg-web")
-    with functions_against(cloud, state):
+    with functions_against(cloud.emulator, state, bindings=bindings(cloud), clock=cloud.now):
         member_events = load_handler("member_events")
         check_poller = load_handler("check_poller")
         launched = cloud.admin("POST", f"autoscaling/groups/{group}/launch", {"count": launches})

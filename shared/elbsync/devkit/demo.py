@@ -22,16 +22,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from elbsync import runtime
 from elbsync.auth import AkSkAuth
 from elbsync.checks import findings
 from elbsync.deadline import Deadline
 from elbsync.devkit.context import LocalContext
 from elbsync.devkit.emulator import Emulator, World, load_world
 from elbsync.devkit.invoke import load_handler
+from elbsync.devkit.local import functions_against
 from elbsync.elb import ElbClient, MemberRef, MemberUpdate, NewMember
-from elbsync.logs import configure
-from elbsync.settings import Settings
 from elbsync.transport import ApiSession
 
 Row = Sequence[object]
@@ -347,22 +345,15 @@ def main(out: TextIO = sys.stdout) -> int:
         story = Story(emulator, out)
         story.say(f"elbsync demo: emulator at {emulator.base_url}, state in {tmp}")
         credentials = world.credentials[0]
-        settings = Settings(
-            elb_endpoint=emulator.base_url,
-            as_endpoint=emulator.base_url,
-            ecs_endpoint=emulator.base_url,
-            project_id=credentials.project_id,
-            access_key=credentials.access_key,
-            secret_key=credentials.secret_key,
-            state_url=f"file://{tmp}",
+        local = functions_against(
+            emulator,
+            Path(tmp),
             bindings=demo_bindings(story),
+            clock=story.now,
             log_format="console",
-            log_level="error",
+            busy_wait_ms=100,
         )
-        configure(fmt="console", level="error", force=True)
-        runtime.use_settings(settings)
-        runtime.use_clock(story.now)
-        try:
+        with local:
             session = ApiSession(
                 auth=AkSkAuth(
                     credentials.access_key,
@@ -377,9 +368,6 @@ def main(out: TextIO = sys.stdout) -> int:
             )
             functions_story(story, Path(tmp))
             deployment_story(story)
-        finally:
-            runtime.use_settings(None)
-            runtime.use_clock(None)
         story.say("\nDone: emulator stopped, temporary state removed.")
     return 0
 

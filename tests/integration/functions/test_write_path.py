@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from elbsync import runtime
 from elbsync.deadline import Deadline
-from elbsync.devkit.burst import Cloud, run_burst, world_running
+from elbsync.devkit.burst import run_burst
 from elbsync.devkit.emulator import World
+from elbsync.devkit.local import Cloud, world_running
 from elbsync.state import layout
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.lease import Leases

@@ -6,14 +6,14 @@ wins each number. The next generation may be taken once generation ``n`` is rele
 expired; it expires when its holder's invocation must have stopped writing (its remaining
 time), so a holder that dies blocks its balancer only until then.
 
-A released lease remembers when the balancer will accept writes again (``quiet_until``) and how
-long a wait after a write proved enough (``pace_s``), so the next holder neither writes into the
-busy window nor forgets what the last one learned.
+Old generations are removed by the state expiry (never the newest of a lease), so a lease's
+folder stays small. A released lease remembers when the balancer will accept writes again
+(``quiet_until``) and how long a wait after a write proved enough (``pace_s``), so the next
+holder neither writes into the busy window nor forgets what the last one learned.
 """
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +31,10 @@ from elbsync.state.store import ObjectStore
 Clock = Callable[[], datetime]
 
 _log = structlog.get_logger("elbsync.lease")
+
+
+class LeaseUnclear(Exception):
+    """The newest generation vanished between listing and reading: do not guess."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,10 @@ class Leases:
 
         Three requests: a listing, a read of the latest generation, the create of the next.
         """
-        latest = self._latest(name, deadline)
+        try:
+            latest = self._latest(name, deadline)
+        except LeaseUnclear:
+            return None
         now = self.clock()
         if latest is not None and latest.status == "held" and latest.expires_at > now:
             return None
@@ -80,10 +87,6 @@ class Leases:
             self.store.create(layout.lease_key(name, generation), encode(record), deadline=deadline)
         except KeyExists:
             return None
-        if latest is not None:
-            # Older generations are history: keep the listing one or two objects long.
-            with contextlib.suppress(StoreError, DeadlineExceeded):
-                self.store.delete(layout.lease_key(name, latest.generation), deadline=deadline)
         _log.debug("lease_acquired", lease=name, generation=generation)
         return Lease(
             name=name,
@@ -123,6 +126,12 @@ class Leases:
             _log.warning("lease_release_failed", lease=lease.name, error=exc.to_dict())
 
     def _latest(self, name: str, deadline: Deadline | None) -> LeaseRecord | None:
+        """The newest generation, or ``None`` when there has never been one.
+
+        Acquiring never deletes a generation (a listing racing with a delete could look empty
+        and hand out generation 1 again); old generations are removed by the state expiry,
+        which always keeps the newest of each lease.
+        """
         newest: tuple[int, str] | None = None
         for listed in self.store.list(layout.lease_prefix(name), deadline=deadline):
             generation = layout.lease_generation(listed.key)
@@ -131,23 +140,6 @@ class Leases:
         if newest is None:
             return None
         stored = self.store.get(newest[1], deadline=deadline)
-        if stored is None:  # deleted by the next holder between the listing and the read
-            return self._latest_after(name, newest[0], deadline)
-        return decode(LeaseRecord, newest[1], stored.data)
-
-    def _latest_after(
-        self, name: str, generation: int, deadline: Deadline | None
-    ) -> LeaseRecord | None:
-        """The generation after ``generation`` (its holder removed the one we listed)."""
-        stored = self.store.get(layout.lease_key(name, generation + 1), deadline=deadline)
         if stored is None:
-            # Listed and gone with no successor: treat as free; create-if-absent still decides.
-            return LeaseRecord(
-                name=name,
-                generation=generation,
-                owner="",
-                status="released",
-                acquired_at=self.clock(),
-                expires_at=self.clock(),
-            )
-        return decode(LeaseRecord, layout.lease_key(name, generation + 1), stored.data)
+            raise LeaseUnclear(name)
+        return decode(LeaseRecord, newest[1], stored.data)

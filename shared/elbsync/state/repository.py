@@ -35,7 +35,7 @@ from elbsync.state.records import (
     encode,
     utc_now,
 )
-from elbsync.state.store import ObjectStore
+from elbsync.state.store import ListedObject, ObjectStore
 
 R = TypeVar("R", bound=WaitingRecord)
 Clock = Callable[[], datetime]
@@ -61,6 +61,8 @@ class ExpiryPolicy:
     idempotency_after: timedelta = timedelta(days=2)
     #: Audit entries.
     audit_after: timedelta = timedelta(days=30)
+    #: Old generations of write leases (the newest of each lease is always kept).
+    leases_after: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,20 @@ class StateRepository:
 
     # -- expiry -------------------------------------------------------------------------------
 
+    def _expire_leases(self, cutoff: datetime, deadline: Deadline | None) -> tuple[int, int]:
+        """Delete lease generations older than ``cutoff``, except the newest of each lease."""
+        examined = deleted = 0
+        by_lease: dict[str, list[ListedObject]] = {}
+        for listed in self.store.list(layout.LEASES, deadline=deadline):
+            examined += 1
+            by_lease.setdefault(listed.key.rsplit("/", 1)[0], []).append(listed)
+        for generations in by_lease.values():
+            for listed in sorted(generations, key=lambda o: o.key)[:-1]:
+                if listed.last_modified < cutoff:
+                    self.store.delete(listed.key, deadline=deadline)
+                    deleted += 1
+        return examined, deleted
+
     def expire(
         self, policy: ExpiryPolicy | None = None, *, deadline: Deadline | None = None
     ) -> ExpiryReport:
@@ -335,6 +351,7 @@ class StateRepository:
             (layout.AUDIT, now - policy.audit_after, True),
         )
         try:
+            examined, deleted = self._expire_leases(now - policy.leases_after, deadline)
             for prefix, cutoff, ordered in areas:
                 for listed in self.store.list(prefix, deadline=deadline):
                     examined += 1

@@ -85,7 +85,7 @@ def decide(facts: Facts) -> Verdict:
             detail = ", ".join(facts.unhealthy) or f"{facts.open_checks} check job(s) running"
             return Verdict(policy, f"not healthy by the health deadline: {detail}")
     near = facts.hook_deadline - facts.now <= EXTEND_LEAD
-    more_needed = facts.joining or facts.hook_deadline < facts.health_deadline
+    more_needed = facts.joining or facts.hook_deadline <= facts.health_deadline
     if near and more_needed and facts.extensions < facts.max_extensions:
         return Verdict("extend", "the hook's deadline comes before the health gate's")
     return Verdict("wait")

@@ -218,6 +218,8 @@ class WritePath:
         self.reports: list[DrainReport] = []
         #: Intents this invocation finished or read finished, by record id.
         self._finished: dict[str, WriteIntent] = {}
+        #: Intents this invocation sent and ELB accounted for none of: not sent again now.
+        self._stalled: set[str] = set()
 
     # -- what flows call -----------------------------------------------------------------
 
@@ -341,7 +343,8 @@ class WritePath:
             if report.interrupted is not None:
                 return
             # Someone may have queued work and found the lease held just before we let go.
-            if next(iter(self.repo.pending_ids(WriteIntent, partition=queue)), None) is None:
+            waiting = self.repo.pending_ids(WriteIntent, partition=queue)
+            if not any(record_id not in self._stalled for record_id in waiting):
                 return
 
     def _hold(self, queue: str, lease: Lease) -> DrainReport:
@@ -376,7 +379,7 @@ class WritePath:
 
     def _drain(self, queue: str, pacer: Pacer, executor: Executor, report: DrainReport) -> None:
         known: dict[str, WriteIntent] = {}
-        stalled: set[str] = set()
+        stalled = self._stalled
         first = True
         while self._time_for_a_round(pacer.pace_s):
             listed = list(self.repo.pending_ids(WriteIntent, partition=queue))
@@ -409,12 +412,13 @@ class WritePath:
                     self._finish(after)
                     known.pop(after.record_id, None)
                     report.finished += 1
-                elif after != before:
+                elif _answered(after) > _answered(before):
                     known[after.record_id] = self.repo.rewrite(
                         after.model_copy(update={"rounds": after.rounds + 1}),
                         deadline=self.deadline,
                     )
-                elif index in sent:  # sent, and ELB accounted for none of it: not again now
+                elif index in sent and interrupted is None:
+                    # Sent, and ELB's reply accounted for none of it: not again now.
                     stalled.add(after.record_id)
             if interrupted is not None:
                 report.interrupted = interrupted
@@ -494,6 +498,13 @@ class WritePath:
 
     def _time_for_a_round(self, pace_s: float) -> bool:
         return self.deadline.remaining() > pace_s + ROUND_RESERVE_S
+
+
+def _answered(intent: WriteIntent) -> int:
+    """How many of an intent's changes have a result."""
+    return sum(
+        pool.result_of(i) is not None for pool in intent.pools for i in range(len(pool.changes))
+    )
 
 
 def queue_of_record(record_id: str) -> str:

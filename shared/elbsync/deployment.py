@@ -9,11 +9,14 @@ intents it queued and never plans its changes twice.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
+
+from pydantic import JsonValue
 
 from elbsync.bindings import BindingDocument
 from elbsync.elb import Member
 from elbsync.inbound.deployments import Deregister, Desired, MemberSpec, Register, SetWeights
-from elbsync.membership import Membership, counts
+from elbsync.membership import Membership
 from elbsync.planner import (
     Guards,
     Plan,
@@ -23,6 +26,7 @@ from elbsync.planner import (
     plan_removal,
     plan_weights,
 )
+from elbsync.replies import DeploymentResult, DryRunResult, MemberRow
 from elbsync.state.records import CheckSpec, Drain, DrainTarget, MemberChange
 from elbsync.waits.drains import Drains
 from elbsync.waits.writes import MemberOutcome, PoolWrite, intent_id, queue_of
@@ -46,7 +50,9 @@ class Deployment:
         self.max_remove_share = max_remove_share
         self.drains = Drains(None, membership.repo, membership.writes, clock=membership.clock)
 
-    def handle(self, event: DeploymentEvent, *, cause: str, key: str) -> dict[str, object]:
+    def handle(
+        self, event: DeploymentEvent, *, cause: str, key: str
+    ) -> DeploymentResult | DryRunResult:
         """Plan and queue ``event``; ``key`` names it (the same key finds what it queued)."""
         actual = self.membership.elb.list_members(event.pool_id)
         if isinstance(event, Register):
@@ -68,7 +74,9 @@ class Deployment:
             plan = plan_desired(event.members, actual, guards)
             drain = event.drain_seconds
             if event.dry_run:
-                return {"pool_id": event.pool_id, "dry_run": True, "plan": plan.summary()}
+                return DryRunResult(
+                    pool_id=event.pool_id, plan=cast(dict[str, JsonValue], plan.summary())
+                )
         queue, honours_weights = self._queue(event)
         drains = honours_weights and drain > 0
         changes = [_add(spec) for spec in plan.add] + [
@@ -115,15 +123,14 @@ class Deployment:
                 complete = False
                 drained = [_queued(event.pool_id, t) for t in drain_record.targets]
             outcomes += drained
-        reply: dict[str, object] = {
-            "queued": not complete,
-            "pool_id": event.pool_id,
-            "members": [o.to_dict() for o in outcomes] + _unchanged(event.pool_id, plan, outcomes),
-            "counts": counts(outcomes),
-        }
-        if checks is not None:
-            reply["check_jobs"] = [job for intent in done for job in intent.check_job_ids]
-        return reply
+        jobs = tuple(job for intent in done for job in intent.check_job_ids)
+        return DeploymentResult(
+            queued=not complete,
+            pool_id=event.pool_id,
+            members=tuple(MemberRow.of(o) for o in outcomes),
+            named=tuple(_unchanged(event.pool_id, plan, outcomes)),
+            check_jobs=jobs if checks is not None else None,
+        )
 
     def _queue(self, event: DeploymentEvent) -> tuple[str, bool]:
         bound = self.bindings.pool(event.pool_id) if self.bindings else None
@@ -169,35 +176,34 @@ def _queued(pool_id: str, target: DrainTarget) -> MemberOutcome:
     )
 
 
-def _unchanged(pool_id: str, plan: Plan, outcomes: list[MemberOutcome]) -> list[dict[str, object]]:
+def _unchanged(pool_id: str, plan: Plan, outcomes: list[MemberOutcome]) -> list[MemberRow]:
     """Members the event named that needed nothing, were refused, or were not in the pool
     (except those a change of this event is about, when a replay plans again)."""
     changed = {(o.address, o.protocol_port) for o in outcomes}
-    rows: list[dict[str, object]] = [
+    rows = [
         _row(pool_id, m, "unchanged")
         for m in plan.keep
         if (m.address, m.protocol_port) not in changed
     ]
-    rows += [{**_row(pool_id, r.member, "refused"), "reason": r.reason} for r in plan.refused]
     rows += [
-        {
-            "pool_id": pool_id,
-            "result": "not_found",
-            "address": e.address,
-            "protocol_port": e.protocol_port,
-            "member_id": None,
-        }
+        _row(pool_id, r.member, "refused").model_copy(update={"reason": r.reason})
+        for r in plan.refused
+    ]
+    rows += [
+        MemberRow(
+            pool_id=pool_id, result="not_found", address=e.address, protocol_port=e.protocol_port
+        )
         for e in plan.missing
     ]
     return rows
 
 
-def _row(pool_id: str, member: Member, result: str) -> dict[str, object]:
-    return {
-        "pool_id": pool_id,
-        "result": result,
-        "address": member.address,
-        "protocol_port": member.protocol_port,
-        "member_id": member.id,
-        "weight": member.weight,
-    }
+def _row(pool_id: str, member: Member, result: str) -> MemberRow:
+    return MemberRow(
+        pool_id=pool_id,
+        result=result,
+        address=member.address,
+        protocol_port=member.protocol_port,
+        member_id=member.id,
+        weight=member.weight,
+    )

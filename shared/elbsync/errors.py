@@ -7,7 +7,10 @@ these into a reply in exactly one place (:mod:`elbsync.runtime`).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from pydantic import JsonValue
 
 
 class ElbsyncError(Exception):
@@ -24,6 +27,13 @@ class ElbsyncError(Exception):
 
     def to_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message}
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """:meth:`to_dict` with every value plain JSON, for records and typed replies."""
+        return {
+            key: value if isinstance(value, str | int | bool) or value is None else str(value)
+            for key, value in self.to_dict().items()
+        }
 
 
 class ConfigError(ElbsyncError):

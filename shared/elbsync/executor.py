@@ -203,8 +203,4 @@ def _result(change: MemberChange, reply: MemberResult) -> ChangeResult:
 
 
 def _failed(error: ElbsyncError) -> ChangeResult:
-    return ChangeResult(result="failed", error={k: _plain(v) for k, v in error.to_dict().items()})
-
-
-def _plain(value: object) -> str | int | None:
-    return value if isinstance(value, str | int) or value is None else str(value)
+    return ChangeResult(result="failed", error=error.to_json())

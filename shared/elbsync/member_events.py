@@ -109,10 +109,12 @@ class MemberEvents:
             assert document is not None
             binding = document.for_notification(note)
             scaling = Scaling(self.membership, self.invocation.autoscaling(), self.invocation.ecs())
-            result = scaling.handle(note, binding)
-            return {"status": _status(result), "binding": binding.name, "result": result}
+            done = scaling.handle(note, binding)
+            status = "queued" if done.queued else "applied"
+            return {"status": status, "binding": binding.name, "result": done.reply()}
         from elbsync.deployment import Deployment, DeploymentEvent
         from elbsync.inbound.deployments import DEPLOYMENT_TYPES
+        from elbsync.replies import DryRunResult
 
         model = DEPLOYMENT_TYPES[item.type][0]
         event = parse(model, item.data, at=item.at)
@@ -123,13 +125,9 @@ class MemberEvents:
             max_remove_share=self.invocation.settings.max_remove_share,
         )
         result = deployment.handle(event, cause=f"{item.type} {item.event_id}", key=key)
-        status = "planned" if result.get("dry_run") else _status(result)
-        return {"status": status, "result": result}
-
-
-def _status(result: dict[str, object]) -> str:
-    """``queued`` while some of the event's changes wait in the write queue."""
-    return "queued" if result.pop("queued", False) else "applied"
+        if isinstance(result, DryRunResult):
+            return {"status": "planned", "result": result.reply()}
+        return {"status": "queued" if result.queued else "applied", "result": result.reply()}
 
 
 def load_bindings(invocation: Invocation, *, required: bool) -> BindingDocument | None:

@@ -4,8 +4,7 @@ the write path and the things that wait on it (check jobs, drains).
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,12 +18,6 @@ from elbsync.waits.writes import MemberOutcome, WritePath, outcomes_of
 if TYPE_CHECKING:
     from elbsync.runtime import Invocation
     from elbsync.state.store import ObjectStore
-
-SUCCESS = frozenset({"added", "existed", "reweighted", "draining", "deleted", "not_found"})
-
-
-def counts(outcomes: Sequence[MemberOutcome]) -> dict[str, int]:
-    return dict(sorted(Counter(o.result for o in outcomes).items()))
 
 
 class Membership:

@@ -21,8 +21,9 @@ from elbsync.bindings import Binding
 from elbsync.ecs import EcsClient
 from elbsync.errors import ApiError, InputError, NotFoundError, is_transient
 from elbsync.inbound.lifecycle import LifecycleNotification
-from elbsync.membership import Membership, counts
+from elbsync.membership import Membership
 from elbsync.planner import owned_name
+from elbsync.replies import LifecycleStatus, MemberRow, ScalingResult
 from elbsync.state.records import (
     CheckSpec,
     Drain,
@@ -63,14 +64,14 @@ class Scaling:
             autoscaling, membership.repo, membership.writes, clock=membership.clock
         )
 
-    def handle(self, note: LifecycleNotification, binding: Binding) -> dict[str, object]:
+    def handle(self, note: LifecycleNotification, binding: Binding) -> ScalingResult:
         if note.launching:
             return self.launch(note, binding)
         return self.terminate(note, binding)
 
     # -- launching ---------------------------------------------------------------------------
 
-    def launch(self, note: LifecycleNotification, binding: Binding) -> dict[str, object]:
+    def launch(self, note: LifecycleNotification, binding: Binding) -> ScalingResult:
         instance = note.scaling_instance
         needs_subnet = any(pool.subnet_cidr_id is None for pool in binding.pools)
         where = self._locate(note, needs_subnet=needs_subnet)
@@ -131,19 +132,18 @@ class Scaling:
             )
             writes_path.submit(key, writes, cause=f"launch {instance.instance_id}", checks=checks)
         outcomes, done, complete = self.membership.outcomes(action.intent_ids)
-        return {
-            "queued": not complete,
-            "instance_id": instance.instance_id,
-            "address": where.address,
-            "members": [o.to_dict() for o in outcomes],
-            "counts": counts(outcomes),
-            "check_jobs": [job for intent in done for job in intent.check_job_ids],
-            "lifecycle": {"action_key": action.action_key, "status": action.status},
-        }
+        return ScalingResult(
+            queued=not complete,
+            instance_id=instance.instance_id,
+            address=where.address,
+            members=tuple(MemberRow.of(o) for o in outcomes),
+            check_jobs=tuple(job for intent in done for job in intent.check_job_ids),
+            lifecycle=LifecycleStatus(action_key=action.action_key, status=action.status),
+        )
 
     # -- terminating -------------------------------------------------------------------------
 
-    def terminate(self, note: LifecycleNotification, binding: Binding) -> dict[str, object]:
+    def terminate(self, note: LifecycleNotification, binding: Binding) -> ScalingResult:
         instance = note.scaling_instance
         address = instance.instance_ip or self._address_or_none(instance.instance_id)
         targets: list[DrainTarget] = []
@@ -176,34 +176,28 @@ class Scaling:
         )
         drain_id = "terminate-" + _short(note.lifecycle_action_key)
         if not targets and self.membership.repo.load(Drain, drain_id) is None:
-            return {
-                "queued": False,
-                "instance_id": instance.instance_id,
-                "address": address,
-                "members": [],
-                "counts": {},
-                "lifecycle": self._callback(ref.scaling_group_id, ref.action_key, "CONTINUE"),
-            }
+            return ScalingResult(
+                instance_id=instance.instance_id,
+                address=address,
+                lifecycle=self._callback(ref.scaling_group_id, ref.action_key, "CONTINUE"),
+            )
         drain = self.drains.start(
             drain_id, targets, cause=f"terminate {instance.instance_id}", then_complete=ref
         )
         self.membership.writes.flush(r.split("/", 1)[0] for r in drain.weight_intents)
         finished = drain.terminal or self.drains.advance(drain).finished
         outcomes = self.drains.outcomes(drain)
-        lifecycle: dict[str, object] = {
-            "action_key": note.lifecycle_action_key,
-            "status": "completed" if finished else "draining",
-            "drain_id": drain.drain_id,
-        }
-        rows = [o.to_dict() for o in outcomes] if outcomes is not None else []
-        return {
-            "queued": outcomes is None,
-            "instance_id": instance.instance_id,
-            "address": address,
-            "members": rows,
-            "counts": counts(outcomes or []),
-            "lifecycle": lifecycle,
-        }
+        return ScalingResult(
+            queued=outcomes is None,
+            instance_id=instance.instance_id,
+            address=address,
+            members=tuple(MemberRow.of(o) for o in outcomes or []),
+            lifecycle=LifecycleStatus(
+                action_key=note.lifecycle_action_key,
+                status="completed" if finished else "draining",
+                drain_id=drain.drain_id,
+            ),
+        )
 
     # -- shared ------------------------------------------------------------------------------
 
@@ -255,7 +249,7 @@ class Scaling:
 
     def _callback(
         self, scaling_group_id: str, action_key: str, result: LifecycleResult
-    ) -> dict[str, object]:
+    ) -> LifecycleStatus:
         try:
             self.autoscaling.complete_lifecycle_action(
                 scaling_group_id, result, action_key=action_key
@@ -264,9 +258,13 @@ class Scaling:
             if is_transient(exc):
                 raise
             _log.warning("lifecycle_callback_refused", action_key=action_key, error=exc.to_dict())
-            return {"action_key": action_key, "status": "refused", "error": exc.to_dict()}
+            return LifecycleStatus(action_key=action_key, status="refused", error=exc.to_json())
         _log.info("lifecycle_action_completed", action_key=action_key, decision=result)
-        return {"action_key": action_key, "status": "completed", "decision": result}
+        return LifecycleStatus(
+            action_key=action_key,
+            status="completed",
+            decision="ABANDON" if result == "ABANDON" else "CONTINUE",
+        )
 
 
 def _short(value: str) -> str:

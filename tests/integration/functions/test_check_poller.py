@@ -99,6 +99,25 @@ def test_a_security_group_that_blocks_the_health_check_abandons_with_the_reason(
     assert job is not None
     assert job.passed is False
     assert any(f.severity == "Major" and f.group == "security_group" for f in job.findings)
+    # An abandoned instance leaves none of its members behind.
+    assert members_named(functions, "pool-web", f"elbsync:as:{instance_id}") == []
+
+
+def test_an_abandoned_launch_leaves_no_member_behind_in_any_pool(functions: Functions) -> None:
+    bindings = bindings_for(functions.emulator, timeout_seconds=60, on_failure="ABANDON")
+    functions.env(ELBSYNC_BINDINGS=json.dumps(bindings))
+    (instance_id,), event = launch(functions)
+    functions.invoke("member_events", event)
+    functions.emulator.admin("POST", f"servers/{instance_id}/stop")
+    functions.travel(61)
+
+    reply = functions.tick()
+
+    assert reply["decided"]["ABANDON"] == 1
+    assert decisions(functions, instance_id, "INSTANCE_LAUNCHING") == ["ABANDON"]
+    name = f"elbsync:as:{instance_id}"
+    assert members_named(functions, "pool-web", name) == []
+    assert members_named(functions, "pool-api", name) == []
 
 
 def test_a_member_that_never_gets_healthy_meets_the_policy_at_the_health_deadline(

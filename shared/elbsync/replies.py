@@ -1,0 +1,120 @@
+"""What the member flows answer, as typed models; :meth:`reply` gives the JSON a trigger gets.
+
+Every member an event touches or names appears once with its result: ``added``, ``existed``,
+``reweighted``, ``draining``, ``deleted``, ``not_found``, ``unchanged``, ``refused`` (a guard
+said no, with the reason), ``failed`` (ELB refused it, with ELB's error) or ``queued`` (waiting
+in the write queue).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from elbsync.waits.writes import MemberOutcome
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class MemberRow(_Reply):
+    pool_id: str
+    result: str
+    address: str | None = None
+    protocol_port: int | None = None
+    member_id: str | None = None
+    weight: int | None = None
+    error: dict[str, JsonValue] | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, outcome: MemberOutcome) -> MemberRow:
+        return cls(
+            pool_id=outcome.pool_id,
+            result=outcome.result,
+            address=outcome.address,
+            protocol_port=outcome.protocol_port,
+            member_id=outcome.member_id,
+            weight=outcome.weight,
+            error=outcome.error,
+        )
+
+    def reply(self) -> dict[str, object]:
+        """Pool, result, address, port and member id always; weight, error, reason if set."""
+        data = self.model_dump(exclude_none=True)
+        for key in ("address", "protocol_port", "member_id"):
+            data.setdefault(key, None)
+        return data
+
+
+def counts(rows: Sequence[MemberRow | MemberOutcome]) -> dict[str, int]:
+    return dict(sorted(Counter(row.result for row in rows).items()))
+
+
+class LifecycleStatus(_Reply):
+    action_key: str
+    status: str
+    decision: Literal["CONTINUE", "ABANDON"] | None = None
+    drain_id: str | None = None
+    error: dict[str, JsonValue] | None = None
+
+
+class _MemberReply(_Reply):
+    #: Some changes still wait in the write queue (the event is answered ``queued``).
+    queued: bool = False
+    members: tuple[MemberRow, ...] = ()
+    #: Rows for members the event named without a change (unchanged, refused, not found).
+    named: tuple[MemberRow, ...] = ()
+    check_jobs: tuple[str, ...] | None = None
+
+    def _members(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "members": [row.reply() for row in (*self.members, *self.named)],
+            "counts": counts(self.members),
+        }
+        if self.check_jobs is not None:
+            data["check_jobs"] = list(self.check_jobs)
+        return data
+
+
+class ScalingResult(_MemberReply):
+    """A lifecycle notification's outcome: the instance's members and its lifecycle action."""
+
+    instance_id: str
+    address: str | None
+    lifecycle: LifecycleStatus
+
+    def reply(self) -> dict[str, object]:
+        return {
+            "instance_id": self.instance_id,
+            "address": self.address,
+            **self._members(),
+            "lifecycle": self.lifecycle.model_dump(exclude_none=True),
+        }
+
+
+class DeploymentResult(_MemberReply):
+    """A deployment event's outcome in its pool."""
+
+    pool_id: str
+
+    def reply(self) -> dict[str, object]:
+        return {"pool_id": self.pool_id, **self._members()}
+
+
+class DryRunResult(_Reply):
+    """A desired-state dry run: the plan, nothing changed."""
+
+    pool_id: str
+    plan: dict[str, JsonValue] = Field(default_factory=dict)
+    queued: Literal[False] = False
+
+    def reply(self) -> dict[str, object]:
+        return {"pool_id": self.pool_id, "dry_run": True, "plan": self.plan}
+
+
+FlowResult = ScalingResult | DeploymentResult | DryRunResult

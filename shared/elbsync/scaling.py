@@ -24,6 +24,7 @@ from elbsync.inbound.lifecycle import LifecycleNotification
 from elbsync.membership import Membership
 from elbsync.planner import owned_name
 from elbsync.replies import LifecycleStatus, MemberRow, ScalingResult
+from elbsync.state.errors import TransitionRefused
 from elbsync.state.records import (
     CheckSpec,
     Drain,
@@ -35,7 +36,7 @@ from elbsync.state.records import (
 )
 from elbsync.waits.drains import Drains
 from elbsync.waits.lifecycle import launch_intent_key
-from elbsync.waits.writes import PoolWrite, queue_of
+from elbsync.waits.writes import PoolWrite, queue_of, queue_of_record
 
 _log = structlog.get_logger("elbsync.scaling")
 
@@ -184,8 +185,11 @@ class Scaling:
         drain = self.drains.start(
             drain_id, targets, cause=f"terminate {instance.instance_id}", then_complete=ref
         )
-        self.membership.writes.flush(r.split("/", 1)[0] for r in drain.weight_intents)
-        finished = drain.terminal or self.drains.advance(drain).finished
+        self.membership.writes.flush(queue_of_record(r) for r in drain.weight_intents)
+        try:
+            finished = drain.terminal or self.drains.advance(drain).finished
+        except TransitionRefused:  # the poller moved the drain on meanwhile: it finishes it
+            finished = False
         outcomes = self.drains.outcomes(drain)
         return ScalingResult(
             queued=outcomes is None,

@@ -378,8 +378,6 @@ class IdempotencyRecord(_Model):
     #: For a claim: when it stops counting (the claiming invocation's remaining time).
     expires_at: AwareDatetime
     reply: dict[str, JsonValue] | None = None
-    #: For a ``queued`` event: the write intents (``queue/intent_id``) its reply waits for.
-    intent_ids: tuple[str, ...] = ()
 
 
 class AuditEntry(_Model):

@@ -19,7 +19,7 @@ import structlog
 from elbsync.autoscaling import AutoScalingClient, LifecycleResult
 from elbsync.bindings import Binding
 from elbsync.ecs import EcsClient
-from elbsync.errors import ApiError, InputError, NotFoundError, is_transient
+from elbsync.errors import ApiError, InputError, NotFoundError
 from elbsync.inbound.lifecycle import LifecycleNotification
 from elbsync.membership import Membership
 from elbsync.planner import owned_name
@@ -35,7 +35,7 @@ from elbsync.state.records import (
     WaitedMember,
 )
 from elbsync.waits.drains import Drains
-from elbsync.waits.lifecycle import launch_intent_key
+from elbsync.waits.lifecycle import LifecycleActions, call_back, launch_intent_key
 from elbsync.waits.writes import PoolWrite, queue_of, queue_of_record
 
 _log = structlog.get_logger("elbsync.scaling")
@@ -63,6 +63,15 @@ class Scaling:
         self.ecs = ecs
         self.drains = Drains(
             autoscaling, membership.repo, membership.writes, clock=membership.clock
+        )
+        self.actions = LifecycleActions(
+            membership.elb,
+            autoscaling,
+            membership.repo,
+            membership.writes,
+            clock=membership.clock,
+            actor=membership.actor,
+            request_id=membership.request_id,
         )
 
     def handle(self, note: LifecycleNotification, binding: Binding) -> ScalingResult:
@@ -98,7 +107,7 @@ class Scaling:
         now = self.membership.clock()
         gate = binding.health_gate
         health_deadline = now + timedelta(seconds=gate.timeout_seconds)
-        action = self.membership.repo.add(
+        action = self.actions.start(
             LifecycleAction(
                 scaling_group_id=note.scaling_group.scaling_group_id,
                 action_key=note.lifecycle_action_key,
@@ -254,16 +263,10 @@ class Scaling:
     def _callback(
         self, scaling_group_id: str, action_key: str, result: LifecycleResult
     ) -> LifecycleStatus:
-        try:
-            self.autoscaling.complete_lifecycle_action(
-                scaling_group_id, result, action_key=action_key
-            )
-        except ApiError as exc:
-            if is_transient(exc):
-                raise
-            _log.warning("lifecycle_callback_refused", action_key=action_key, error=exc.to_dict())
-            return LifecycleStatus(action_key=action_key, status="refused", error=exc.to_json())
-        _log.info("lifecycle_action_completed", action_key=action_key, decision=result)
+        answer = call_back(self.autoscaling, scaling_group_id, action_key, result)
+        if not answer.completed and answer.error is not None:
+            error = answer.error.to_json()
+            return LifecycleStatus(action_key=action_key, status="refused", error=error)
         return LifecycleStatus(
             action_key=action_key,
             status="completed",

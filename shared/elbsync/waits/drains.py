@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 import structlog
 
 from elbsync.autoscaling import AutoScalingClient
-from elbsync.errors import ApiError, is_transient
 from elbsync.state.records import (
     Drain,
     DrainTarget,
@@ -31,6 +30,7 @@ from elbsync.state.records import (
     WriteIntent,
 )
 from elbsync.state.repository import StateRepository
+from elbsync.waits.lifecycle import call_back
 from elbsync.waits.writes import MemberOutcome, PoolWrite, WritePath, outcomes_of, queue_of
 
 _log = structlog.get_logger("elbsync.drains")
@@ -154,20 +154,9 @@ class Drains:
             reason += f"; ELB refused {len(failed)}"
         ref = drain.then_complete
         if ref is not None and self.autoscaling is not None:
-            try:
-                self.autoscaling.complete_lifecycle_action(
-                    ref.scaling_group_id, ref.result, action_key=ref.action_key
-                )
-                _log.info(
-                    "lifecycle_action_completed", action_key=ref.action_key, decision=ref.result
-                )
-            except ApiError as exc:
-                if is_transient(exc):
-                    raise
-                _log.error(
-                    "lifecycle_callback_refused", action_key=ref.action_key, error=exc.to_dict()
-                )
-                reason += f"; callback refused: {exc}"
+            answer = call_back(self.autoscaling, ref.scaling_group_id, ref.action_key, ref.result)
+            if not answer.completed:
+                reason += f"; callback refused: {answer.error}"
         self.repo.update(
             drain.model_copy(
                 update={

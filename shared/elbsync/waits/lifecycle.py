@@ -91,6 +91,39 @@ def decide(facts: Facts) -> Verdict:
     return Verdict("wait")
 
 
+@dataclass(frozen=True)
+class Callback:
+    """How Auto Scaling took a callback: done, or refused (the action was not hanging)."""
+
+    completed: bool
+    error: ApiError | None = None
+
+
+def call_back(
+    autoscaling: AutoScalingClient, scaling_group_id: str, action_key: str, result: LifecycleResult
+) -> Callback:
+    """Complete (or extend) a lifecycle action: the one place elbsync calls Auto Scaling back.
+
+    A refusal is an answer (logged ``lifecycle_callback_refused``); a transient failure raises,
+    so the caller tries again later.
+    """
+    try:
+        autoscaling.complete_lifecycle_action(scaling_group_id, result, action_key=action_key)
+    except ApiError as exc:
+        if is_transient(exc):
+            raise
+        _log.error(
+            "lifecycle_callback_refused",
+            action_key=action_key,
+            decision=result,
+            error=exc.to_dict(),
+        )
+        return Callback(False, exc)
+    if result != "EXTEND":
+        _log.info("lifecycle_action_completed", action_key=action_key, decision=result)
+    return Callback(True)
+
+
 @dataclass
 class Advanced:
     """What advancing one action did: its verdict, and whether it no longer waits."""
@@ -258,27 +291,12 @@ class LifecycleActions:
         queued: list[str] = []
         if decision == "ABANDON":
             queued = self._remove_members(action)
-        try:
-            self.autoscaling.complete_lifecycle_action(
-                action.scaling_group_id, decision, action_key=action.action_key
-            )
-        except ApiError as exc:
-            if is_transient(exc):
-                raise
-            _log.error(
-                "lifecycle_callback_refused",
-                action_key=action.action_key,
-                decision=decision,
-                error=exc.to_dict(),
-            )
-            self.repo.update(
-                action.model_copy(
-                    update={"status": "failed", "reason": f"{verdict.reason}; refused: {exc}"}
-                )
-            )
+        answer = call_back(self.autoscaling, action.scaling_group_id, action.action_key, decision)
+        if not answer.completed:
+            reason = f"{verdict.reason}; refused: {answer.error}"
+            self.repo.update(action.model_copy(update={"status": "failed", "reason": reason}))
             return Advanced(verdict, finished=True, queued=queued)
         self.repo.update(action.model_copy(update={"status": "completed"}))
-        _log.info("lifecycle_action_completed", action_key=action.action_key, decision=decision)
         self.repo.append_audit(
             AuditEntry(
                 action=f"lifecycle_{decision.lower()}",
@@ -307,9 +325,9 @@ class LifecycleActions:
         )
 
     def _extend(self, action: LifecycleAction) -> None:
-        self.autoscaling.complete_lifecycle_action(
-            action.scaling_group_id, "EXTEND", action_key=action.action_key
-        )
+        answer = call_back(self.autoscaling, action.scaling_group_id, action.action_key, "EXTEND")
+        if not answer.completed:
+            return
         self.repo.update(
             action.model_copy(
                 update={

@@ -28,7 +28,6 @@ from elbsync.planner import (
 )
 from elbsync.replies import DeploymentResult, DryRunResult, MemberRow
 from elbsync.state.records import CheckSpec, Drain, DrainTarget, MemberChange
-from elbsync.waits.drains import Drains
 from elbsync.waits.writes import MemberOutcome, PoolWrite, intent_id, queue_of
 
 DeploymentEvent = Register | Deregister | SetWeights | Desired
@@ -48,7 +47,7 @@ class Deployment:
         self.membership = membership
         self.bindings = bindings
         self.max_remove_share = max_remove_share
-        self.drains = Drains(None, membership.repo, membership.writes, clock=membership.clock)
+        self.drains = membership.drains(None)
 
     def handle(
         self, event: DeploymentEvent, *, cause: str, key: str

@@ -16,8 +16,11 @@ from elbsync.waits.check_jobs import CheckJobs
 from elbsync.waits.writes import MemberOutcome, WritePath, outcomes_of
 
 if TYPE_CHECKING:
+    from elbsync.autoscaling import AutoScalingClient
     from elbsync.runtime import Invocation
     from elbsync.state.store import ObjectStore
+    from elbsync.waits.drains import Drains
+    from elbsync.waits.lifecycle import LifecycleActions
 
 
 class Membership:
@@ -54,6 +57,25 @@ class Membership:
             start_checks=self.checks.start_for,
             **extra,
         )
+
+    def lifecycle_actions(self, autoscaling: AutoScalingClient) -> LifecycleActions:
+        from elbsync.waits.lifecycle import LifecycleActions
+
+        return LifecycleActions(
+            self.elb,
+            autoscaling,
+            self.repo,
+            self.writes,
+            clock=self.clock,
+            actor=self.actor,
+            request_id=self.request_id,
+        )
+
+    def drains(self, autoscaling: AutoScalingClient | None) -> Drains:
+        """Drains; without ``autoscaling`` they complete no lifecycle action (deployments)."""
+        from elbsync.waits.drains import Drains
+
+        return Drains(autoscaling, self.repo, self.writes, clock=self.clock)
 
     def outcomes(
         self, record_ids: Iterable[str]

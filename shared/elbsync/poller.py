@@ -29,8 +29,6 @@ from elbsync.errors import ElbsyncError, InputError
 from elbsync.membership import Membership, membership_for
 from elbsync.state.errors import StateError, TransitionRefused
 from elbsync.state.records import CheckJob, Drain, LifecycleAction, WaitingRecord, WriteIntent
-from elbsync.waits.drains import Drains
-from elbsync.waits.lifecycle import LifecycleActions
 from elbsync.waits.writes import queue_of_record
 
 if TYPE_CHECKING:
@@ -101,16 +99,8 @@ class Poller:
         self.repo = membership.repo
         self.writes = membership.writes
         self.checks = membership.checks
-        self.actions = LifecycleActions(
-            membership.elb,
-            autoscaling,
-            membership.repo,
-            membership.writes,
-            clock=clock,
-            actor="check_poller",
-            request_id=membership.request_id,
-        )
-        self.drains = Drains(autoscaling, membership.repo, membership.writes, clock=clock)
+        self.actions = membership.lifecycle_actions(autoscaling)
+        self.drains = membership.drains(autoscaling)
         self.deadline = deadline
         self.clock = clock
         self.concurrency = concurrency

@@ -34,8 +34,7 @@ from elbsync.state.records import (
     MemberChange,
     WaitedMember,
 )
-from elbsync.waits.drains import Drains
-from elbsync.waits.lifecycle import LifecycleActions, call_back, launch_intent_key
+from elbsync.waits.lifecycle import call_back, launch_intent_key
 from elbsync.waits.writes import PoolWrite, queue_of, queue_of_record
 
 _log = structlog.get_logger("elbsync.scaling")
@@ -61,18 +60,8 @@ class Scaling:
         self.membership = membership
         self.autoscaling = autoscaling
         self.ecs = ecs
-        self.drains = Drains(
-            autoscaling, membership.repo, membership.writes, clock=membership.clock
-        )
-        self.actions = LifecycleActions(
-            membership.elb,
-            autoscaling,
-            membership.repo,
-            membership.writes,
-            clock=membership.clock,
-            actor=membership.actor,
-            request_id=membership.request_id,
-        )
+        self.drains = membership.drains(autoscaling)
+        self.actions = membership.lifecycle_actions(autoscaling)
 
     def handle(self, note: LifecycleNotification, binding: Binding) -> ScalingResult:
         if note.launching:

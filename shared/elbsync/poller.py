@@ -44,6 +44,8 @@ MIN_ITEM_SECONDS = 1.0
 # drains always get time too and nothing starves.
 CHECK_SHARE = 0.5
 ACTION_SHARE = 0.75
+# Sending what is left in the write queues may use at most this share of what is left then.
+WRITE_SHARE = 0.5
 
 
 @dataclass
@@ -261,7 +263,9 @@ class Poller:
             return
         before = len(self.writes.reports)
         queues = {queue_of_record(r) for r in self.repo.pending_ids(WriteIntent)}
-        self.writes.flush(sorted(queues))
+        self.writes.flush(
+            sorted(queues), budget=Deadline.after(self.deadline.remaining() * WRITE_SHARE)
+        )
         self.tally.add("written", sum(r.finished for r in self.writes.reports[before:]))
 
     # -- lifecycle actions -------------------------------------------------------------------

@@ -220,6 +220,7 @@ class WritePath:
         self._finished: dict[str, WriteIntent] = {}
         #: Intents this invocation sent and ELB accounted for none of: not sent again now.
         self._stalled: set[str] = set()
+        self._budget: Deadline | None = None
 
     # -- what flows call -----------------------------------------------------------------
 
@@ -309,9 +310,11 @@ class WritePath:
                 found.append(intent)
         return found
 
-    def flush(self, queues: Iterable[str]) -> None:
+    def flush(self, queues: Iterable[str], *, budget: Deadline | None = None) -> None:
         """Send the queued changes of each queue whose lease this invocation gets; queues of
-        different load balancers in parallel."""
+        different load balancers in parallel. No new round starts once ``budget`` (or the
+        invocation's deadline) is used up: the poller keeps time for the rest of its tick."""
+        self._budget = budget
         wanted = list(dict.fromkeys(queues))
         if len(wanted) <= 1:
             for queue in wanted:
@@ -497,7 +500,8 @@ class WritePath:
             _log.warning("audit_entry_lost", intent_id=intent.intent_id, error=exc.to_dict())
 
     def _time_for_a_round(self, pace_s: float) -> bool:
-        return self.deadline.remaining() > pace_s + ROUND_RESERVE_S
+        budget_left = self._budget is None or self._budget.remaining() > 0
+        return budget_left and self.deadline.remaining() > pace_s + ROUND_RESERVE_S
 
 
 def _answered(intent: WriteIntent) -> int:

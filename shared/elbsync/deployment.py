@@ -28,10 +28,9 @@ from elbsync.planner import (
 )
 from elbsync.replies import DeploymentResult, DryRunResult, MemberRow
 from elbsync.state.records import CheckSpec, Drain, DrainTarget, MemberChange
-from elbsync.waits.writes import MemberOutcome, PoolWrite, intent_id, queue_of
+from elbsync.waits.writes import PoolWrite, intent_id, intent_record_id, queue_of
 
 DeploymentEvent = Register | Deregister | SetWeights | Desired
-_ANY = MemberChange(op="add")  # stands for any change when naming an event's intent
 #: How long check jobs started for registered members are polled before they expire.
 CHECK_WINDOW = timedelta(minutes=10)
 
@@ -101,7 +100,7 @@ class Deployment:
         writes_path = self.membership.writes
         repo = self.membership.repo
         # A redelivery finds what the first delivery queued and never plans it twice.
-        (record_id,) = writes_path.planned_ids(key, [PoolWrite(event.pool_id, queue, (_ANY,))])
+        record_id = intent_record_id(key, queue)
         drain_id = f"deploy-{intent_id(key, 'drain')}"
         if writes_path.current([record_id]):
             record_ids = [record_id]
@@ -126,7 +125,7 @@ class Deployment:
         return DeploymentResult(
             queued=not complete,
             pool_id=event.pool_id,
-            members=tuple(MemberRow.of(o) for o in outcomes),
+            members=tuple(outcomes),
             named=tuple(_unchanged(event.pool_id, plan, outcomes)),
             check_jobs=jobs if checks is not None else None,
         )
@@ -165,8 +164,8 @@ def _target(pool_id: str, queue: str, member: Member, drain_seconds: int) -> Dra
     )
 
 
-def _queued(pool_id: str, target: DrainTarget) -> MemberOutcome:
-    return MemberOutcome(
+def _queued(pool_id: str, target: DrainTarget) -> MemberRow:
+    return MemberRow(
         pool_id=pool_id,
         result="queued",
         address=target.address,
@@ -175,7 +174,7 @@ def _queued(pool_id: str, target: DrainTarget) -> MemberOutcome:
     )
 
 
-def _unchanged(pool_id: str, plan: Plan, outcomes: list[MemberOutcome]) -> list[MemberRow]:
+def _unchanged(pool_id: str, plan: Plan, outcomes: list[MemberRow]) -> list[MemberRow]:
     """Members the event named that needed nothing, were refused, or were not in the pool
     (except those a change of this event is about, when a replay plans again)."""
     changed = {(o.address, o.protocol_port) for o in outcomes}

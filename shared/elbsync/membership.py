@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 from elbsync.deadline import Deadline
 from elbsync.elb import ElbClient
+from elbsync.replies import MemberRow
 from elbsync.state.records import WriteIntent
 from elbsync.state.repository import StateRepository
 from elbsync.waits.check_jobs import CheckJobs
-from elbsync.waits.writes import MemberOutcome, WritePath, outcomes_of
+from elbsync.waits.writes import WritePath, outcomes_of
 
 if TYPE_CHECKING:
     from elbsync.autoscaling import AutoScalingClient
@@ -79,7 +80,7 @@ class Membership:
 
     def outcomes(
         self, record_ids: Iterable[str]
-    ) -> tuple[list[MemberOutcome], list[WriteIntent], bool]:
+    ) -> tuple[list[MemberRow], list[WriteIntent], bool]:
         """The outcomes of intents as they stand (``queued`` for changes still waiting), the
         finished intents, and whether every one is finished."""
         intents = self.writes.current(record_ids)

@@ -14,8 +14,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from elbsync.waits.writes import MemberOutcome
-
 
 class _Reply(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
@@ -31,18 +29,6 @@ class MemberRow(_Reply):
     error: dict[str, JsonValue] | None = None
     reason: str | None = None
 
-    @classmethod
-    def of(cls, outcome: MemberOutcome) -> MemberRow:
-        return cls(
-            pool_id=outcome.pool_id,
-            result=outcome.result,
-            address=outcome.address,
-            protocol_port=outcome.protocol_port,
-            member_id=outcome.member_id,
-            weight=outcome.weight,
-            error=outcome.error,
-        )
-
     def reply(self) -> dict[str, object]:
         """Pool, result, address, port and member id always; weight, error, reason if set."""
         data = self.model_dump(exclude_none=True)
@@ -51,7 +37,7 @@ class MemberRow(_Reply):
         return data
 
 
-def counts(rows: Sequence[MemberRow | MemberOutcome]) -> dict[str, int]:
+def counts(rows: Sequence[MemberRow]) -> dict[str, int]:
     return dict(sorted(Counter(row.result for row in rows).items()))
 
 

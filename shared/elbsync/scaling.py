@@ -23,7 +23,7 @@ from elbsync.errors import ApiError, InputError, NotFoundError
 from elbsync.inbound.lifecycle import LifecycleNotification
 from elbsync.membership import Membership
 from elbsync.planner import owned_name
-from elbsync.replies import LifecycleStatus, MemberRow, ScalingResult
+from elbsync.replies import LifecycleStatus, ScalingResult
 from elbsync.state.errors import TransitionRefused
 from elbsync.state.records import (
     CheckSpec,
@@ -135,7 +135,7 @@ class Scaling:
             queued=not complete,
             instance_id=instance.instance_id,
             address=where.address,
-            members=tuple(MemberRow.of(o) for o in outcomes),
+            members=tuple(outcomes),
             check_jobs=tuple(job for intent in done for job in intent.check_job_ids),
             lifecycle=LifecycleStatus(action_key=action.action_key, status=action.status),
         )
@@ -193,7 +193,7 @@ class Scaling:
             queued=outcomes is None,
             instance_id=instance.instance_id,
             address=address,
-            members=tuple(MemberRow.of(o) for o in outcomes or []),
+            members=tuple(outcomes or []),
             lifecycle=LifecycleStatus(
                 action_key=note.lifecycle_action_key,
                 status="completed" if finished else "draining",

@@ -243,10 +243,6 @@ ChangeOp = Literal["add", "update", "delete"]
 ChangeResultName = Literal[
     "added", "existed", "reweighted", "draining", "deleted", "not_found", "failed"
 ]
-#: Results that count as success: replaying a change is harmless.
-SUCCESSFUL_RESULTS = frozenset(
-    {"added", "existed", "reweighted", "draining", "deleted", "not_found"}
-)
 
 
 class MemberChange(_Model):
@@ -275,10 +271,6 @@ class ChangeResult(_Model):
     result: ChangeResultName
     member_id: str | None = None
     error: dict[str, JsonValue] | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.result in SUCCESSFUL_RESULTS
 
 
 class PoolChanges(_Model):

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from elbsync.autoscaling import AutoScalingClient
+from elbsync.replies import MemberRow
 from elbsync.state.records import (
     Drain,
     DrainTarget,
@@ -31,7 +32,7 @@ from elbsync.state.records import (
 )
 from elbsync.state.repository import StateRepository
 from elbsync.waits.lifecycle import call_back
-from elbsync.waits.writes import MemberOutcome, PoolWrite, WritePath, outcomes_of, queue_of
+from elbsync.waits.writes import PoolWrite, WritePath, outcomes_of, queue_of
 
 _log = structlog.get_logger("elbsync.drains")
 
@@ -133,7 +134,7 @@ class Drains:
         first = self.writes.results(drain.weight_intents)
         return self._finish(drain, [*first.values(), *second.values()])
 
-    def outcomes(self, drain: Drain) -> list[MemberOutcome] | None:
+    def outcomes(self, drain: Drain) -> list[MemberRow] | None:
         """The first stage's outcomes, once applied (``None`` while queued)."""
         first = self.writes.results(drain.weight_intents)
         if len(first) < len(drain.weight_intents):
@@ -149,7 +150,7 @@ class Drains:
             _log.error(
                 "drain_delete_failed",
                 drain_id=drain.drain_id,
-                failed=[r.to_dict() for r in failed],
+                failed=[r.reply() for r in failed],
             )
             reason += f"; ELB refused {len(failed)}"
         ref = drain.then_complete

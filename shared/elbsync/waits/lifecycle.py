@@ -30,7 +30,7 @@ from elbsync.state.records import (
     WaitedMember,
 )
 from elbsync.state.repository import StateRepository
-from elbsync.waits.writes import PoolWrite, WritePath, intent_id, outcomes_of, queue_of
+from elbsync.waits.writes import PoolWrite, WritePath, outcomes_of, queue_of
 
 _log = structlog.get_logger("elbsync.lifecycle")
 
@@ -354,11 +354,3 @@ def _delete(waited: WaitedMember) -> MemberChange:
 
 def launch_intent_key(action_key: str) -> str:
     return f"launch\n{action_key}"
-
-
-def launch_intent_ids(action_key: str, queues: Sequence[str]) -> tuple[str, ...]:
-    """The record ids the launch's adds get, known before they are queued."""
-    return tuple(
-        f"{queue}/{intent_id(launch_intent_key(action_key), queue)}"
-        for queue in dict.fromkeys(queues)
-    )

@@ -39,6 +39,7 @@ from elbsync.deadline import Deadline
 from elbsync.elb import BATCH_LIMIT, ElbClient
 from elbsync.errors import DeadlineExceeded, ElbsyncError
 from elbsync.executor import Executor
+from elbsync.replies import MemberRow
 from elbsync.state.errors import StateError
 from elbsync.state.lease import Lease, Leases
 from elbsync.state.records import (
@@ -73,6 +74,11 @@ def intent_id(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
 
 
+def intent_record_id(key: str, queue: str) -> str:
+    """The record id (``queue/intent_id``) of the intent ``key`` queues on ``queue``."""
+    return f"{queue}/{intent_id(key, queue)}"
+
+
 @dataclass(frozen=True)
 class PoolWrite:
     """Changes a flow wants in one pool, and the queue (load balancer) they go through."""
@@ -82,41 +88,14 @@ class PoolWrite:
     changes: tuple[MemberChange, ...]
 
 
-@dataclass(frozen=True)
-class MemberOutcome:
-    """One change's outcome as replies show it (``queued`` while it waits)."""
-
-    pool_id: str
-    result: str
-    address: str | None = None
-    protocol_port: int | None = None
-    member_id: str | None = None
-    weight: int | None = None
-    error: dict[str, JsonValue] | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        data: dict[str, object] = {
-            "pool_id": self.pool_id,
-            "result": self.result,
-            "address": self.address,
-            "protocol_port": self.protocol_port,
-            "member_id": self.member_id,
-        }
-        if self.weight is not None:
-            data["weight"] = self.weight
-        if self.error is not None:
-            data["error"] = self.error
-        return data
-
-
-def outcomes_of(intent: WriteIntent) -> list[MemberOutcome]:
+def outcomes_of(intent: WriteIntent) -> list[MemberRow]:
     """Every change of an intent with its result (``queued`` for those still waiting)."""
     rows = []
     for pool in intent.pools:
         for index, change in enumerate(pool.changes):
             result = pool.result_of(index)
             rows.append(
-                MemberOutcome(
+                MemberRow(
                     pool_id=pool.pool_id,
                     result=result.result if result else "queued",
                     address=change.address,
@@ -228,7 +207,7 @@ class WritePath:
     def planned_ids(key: str, writes: Sequence[PoolWrite]) -> tuple[str, ...]:
         """The record ids :meth:`enqueue` gives these writes, known before they are queued."""
         queues = dict.fromkeys(w.queue for w in writes if w.changes)
-        return tuple(f"{queue}/{intent_id(key, queue)}" for queue in queues)
+        return tuple(intent_record_id(key, queue) for queue in queues)
 
     def enqueue(
         self,
@@ -478,7 +457,7 @@ class WritePath:
         self._audit(done)
 
     def _audit(self, intent: WriteIntent) -> None:
-        rows = [o.to_dict() for o in outcomes_of(intent)]
+        rows = [o.reply() for o in outcomes_of(intent)]
         failed = any(row["result"] == "failed" for row in rows)
         try:
             self.repo.append_audit(

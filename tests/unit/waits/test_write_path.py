@@ -8,12 +8,13 @@ from collections.abc import Callable
 
 import httpx
 from elbsync.errors import ThrottledError
+from elbsync.replies import MemberRow
 from elbsync.state import layout
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.lease import Leases
 from elbsync.state.records import AuditEntry, MemberChange, WriteIntent, decode
 from elbsync.state.repository import StateRepository
-from elbsync.waits.writes import MemberOutcome, PoolWrite, WritePath, outcomes_of
+from elbsync.waits.writes import PoolWrite, WritePath, outcomes_of
 
 from tests.unit.clients.fake_cloud import Failure, FakeCloud
 from tests.unit.waits.conftest import START, FakeTime, SentLog
@@ -54,7 +55,7 @@ def member_ids(cloud: FakeCloud, pool_id: str) -> dict[str, str]:
     return {str(m["address"]): str(m["id"]) for m in cloud.pools[pool_id]}
 
 
-def outcomes(intent: WriteIntent) -> dict[tuple[str, str | None], MemberOutcome]:
+def outcomes(intent: WriteIntent) -> dict[tuple[str, str | None], MemberRow]:
     return {(row.pool_id, row.address): row for row in outcomes_of(intent)}
 
 

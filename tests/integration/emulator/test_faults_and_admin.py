@@ -212,3 +212,52 @@ def test_admin_changes_to_unknown_things_are_404(emulator: EmulatorHandle) -> No
         ("/_emulator/autoscaling/groups/nope/launch", {"count": 1}),
     ]:
         assert httpx.post(emulator.base_url + path, json=body, timeout=10.0).status_code == 404
+
+
+def _add_one(emulator: EmulatorHandle, client: httpx.Client, address: str) -> httpx.Response:
+    member = {
+        "address": address,
+        "protocol_port": 8080,
+        "subnet_cidr_id": emulator.subnet_id("subnet-app"),
+    }
+    path = emulator.members_path(emulator.pool_id("pool-web"), "batch-add")
+    return client.post(path, json={"members": [member]})
+
+
+def _addresses(emulator: EmulatorHandle) -> set[str]:
+    return {m["address"] for m in _list(emulator).json()["members"]}
+
+
+def test_a_lost_reply_applies_the_write_and_closes_the_connection(
+    emulator: EmulatorHandle,
+) -> None:
+    emulator.add_fault(operation="elb.batch_add", kind="lose_reply", next_calls=1)
+    with pytest.raises(httpx.TransportError):
+        _add_one(emulator, emulator.client(), "192.168.1.201")
+    assert "192.168.1.201" in _addresses(emulator)
+    log = emulator.admin("GET", "requests")["requests"]
+    assert [entry["reply_lost"] for entry in log] == [True, False]
+    # The caller's retry learns the member is there already.
+    emulator.advance(5)
+    again = _add_one(emulator, emulator.client(), "192.168.1.201")
+    assert again.status_code in (200, 201)
+    assert again.json()["members"][0]["ret_status"] == "existed"
+
+
+def test_a_slow_reply_applies_the_write_and_answers_after_the_callers_timeout(
+    emulator: EmulatorHandle,
+) -> None:
+    emulator.add_fault(operation="elb.batch_add", kind="slow_reply", latency_ms=600, next_calls=1)
+    impatient = emulator.client(timeout=0.2)
+    with pytest.raises(httpx.ReadTimeout):
+        _add_one(emulator, impatient, "192.168.1.202")
+    assert "192.168.1.202" in _addresses(emulator)
+
+
+def test_a_lost_reply_hides_a_refusal_too(emulator: EmulatorHandle) -> None:
+    emulator.add_fault(operation="as.callback", kind="lose_reply", next_calls=1)
+    path = f"/autoscaling-api/v1/{emulator.project_id}/scaling_instance_hook/nope/callback"
+    body = {"lifecycle_action_result": "CONTINUE", "lifecycle_action_key": "k"}
+    with pytest.raises(httpx.TransportError):
+        emulator.client().put(path, json=body)
+    assert emulator.client().put(path, json=body).status_code >= 400

@@ -3,7 +3,7 @@
 Rules come from the world file and from ``POST /_emulator/faults``. Each call of an operation is
 counted when it arrives (before any fault or authentication), then every active rule for that
 operation (or ``*``) is consulted in order: latency rules add up; the first firing
-``throttle``/``error``/``drop`` rule decides the outcome. A rule fires on a random draw below its
+``throttle``/``error``/``drop``/``lose_reply``/``slow_reply`` rule decides the outcome. A rule fires on a random draw below its
 ``rate`` (seeded by the world, so runs repeat), after skipping ``after_calls`` matching calls,
 and stops after ``next_calls`` firings when that is set.
 """
@@ -29,6 +29,8 @@ OPERATIONS = (
     "ecs.list_interfaces",
 )
 THROTTLE_CODE = "APIG.0308"
+#: Fault kinds that let the operation run and then keep its reply from the caller.
+LOST_REPLIES = ("lose_reply", "slow_reply")
 _LOG_SIZE = 2000
 
 
@@ -55,9 +57,11 @@ class FaultRule:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a call suffers: extra latency, and maybe a reply or a dropped connection instead."""
+    """What a call suffers: extra latency, and maybe a reply or a dropped connection instead
+    (or, for a lost reply, after the operation ran)."""
 
     latency_ms: float = 0.0
+    reply_delay_ms: float = 0.0
     kind: str | None = None
     status: int = 0
     error_code: str = ""
@@ -121,6 +125,13 @@ class FaultBook:
                 if spec.kind == "latency":
                     latency += spec.latency_ms
                     continue
+                if spec.kind in LOST_REPLIES:
+                    return Outcome(
+                        latency_ms=latency,
+                        kind=spec.kind,
+                        reply_delay_ms=spec.latency_ms,
+                        rule_id=rule.id,
+                    )
                 return Outcome(
                     latency_ms=latency,
                     kind=spec.kind,

@@ -24,7 +24,7 @@ from elbsync.auth.keys import header_text
 from elbsync.devkit.emulator import admin, autoscaling, ecs, elb
 from elbsync.devkit.emulator.clock import VirtualClock, iso
 from elbsync.devkit.emulator.cloud import Cloud, new_request_id
-from elbsync.devkit.emulator.faults import FaultBook
+from elbsync.devkit.emulator.faults import LOST_REPLIES, FaultBook
 from elbsync.devkit.emulator.replies import ApiFailure, Call, ErrorStyle, JsonObject, Reply
 from elbsync.devkit.emulator.verify import (
     SignedRequest,
@@ -250,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(route.operation, None, request_id, outcome.rule_id)
             self._drop()
             return
-        if outcome.kind is not None:
+        if outcome.kind is not None and outcome.kind not in LOST_REPLIES:
             headers = {}
             if outcome.retry_after_s is not None:
                 headers["Retry-After"] = str(outcome.retry_after_s)
@@ -268,13 +268,23 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             reply = self._dispatch(emulator, route, params, raw_path, raw_query, body)
         except ApiFailure as failure:
+            if outcome.kind == "lose_reply":
+                self._record(route.operation, failure.status, request_id, outcome.rule_id, lost=True)
+                self._drop()
+                return
             self._fail(failure, request_id, route.operation)
             return
         payload: JsonObject | None = reply.body
         if reply.body is not None and route.style == "elb":
             payload = {**reply.body, "request_id": request_id}
         # Recorded before the reply leaves, so a client that has its answer sees it logged.
-        self._record(route.operation, reply.status, request_id, None)
+        lost = outcome.kind in LOST_REPLIES
+        self._record(route.operation, reply.status, request_id, outcome.rule_id, lost=lost)
+        if outcome.kind == "lose_reply":
+            self._drop()
+            return
+        if outcome.kind == "slow_reply":
+            time.sleep(outcome.reply_delay_ms / 1000.0)
         self._send(reply.status, payload, {"X-Request-Id": request_id, **reply.headers})
 
     def _dispatch(
@@ -352,6 +362,8 @@ class _Handler(BaseHTTPRequestHandler):
         request_id: str,
         rule_id: int | None,
         error_code: str | None = None,
+        *,
+        lost: bool = False,
     ) -> None:
         emulator = self.server.emulator
         emulator.faults.record(
@@ -365,6 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "request_id": request_id,
                 "fault_id": rule_id,
                 "dropped": status is None,
+                "reply_lost": lost,
             }
         )
 

@@ -221,11 +221,15 @@ class FaultSpec(_Model):
     """An injected failure: by rate, by schedule (the next N calls), or both.
 
     ``kind``: ``throttle`` (429 APIG.0308), ``error`` (``status``, 500 or 503), ``drop`` (close
-    the connection without a reply) or ``latency`` (``latency_ms`` added, then served normally).
+    the connection without a reply, the operation not run), ``latency`` (``latency_ms`` added,
+    then served normally), ``lose_reply`` (the operation runs, then the connection is closed
+    without its reply) or ``slow_reply`` (the operation runs, then its reply waits
+    ``latency_ms``, past a client's timeout). The last two are the lost replies of a real
+    network: a write that happened although its caller never heard so.
     """
 
     operation: str = Field(description='An operation name such as "elb.batch_add", or "*"')
-    kind: Literal["throttle", "error", "drop", "latency"]
+    kind: Literal["throttle", "error", "drop", "latency", "lose_reply", "slow_reply"]
     status: int = Field(default=503, ge=400, le=599)
     error_code: str | None = None
     latency_ms: float = Field(default=0.0, ge=0, le=60_000)

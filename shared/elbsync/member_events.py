@@ -1,13 +1,17 @@
 """member_events: every event of a trigger envelope becomes member changes, exactly once.
 
 Each event is claimed by its id (SMN message id or CloudEvent id) and payload hash before any
-change. Its member changes go through the write path; once they are applied its reply is
-stored, and a redelivered event changes nothing and gets that reply. An event whose changes
-are still queued (another invocation holds the balancer's lease, or ELB was busy or slow) is
-answered ``queued``: its work is recorded and the poller finishes it, and a redelivery finds
-the recorded work and replies with what became of it. A malformed event is rejected with the
-path of the bad field; the others still run. A failure that is not the event's fault releases
-the claim and fails the invocation, so the platform delivers the event again.
+change. A delivery that finds the event claimed by an invocation still in progress takes the
+claim over: that invocation may have crashed, and the work is idempotent (its records have ids
+derived from the event), so a redelivery never waits for a claim to run out and is never
+answered with anything that stops the platform delivering before the work is done or recorded.
+Its member changes go through the write path; once they are applied its reply is stored, and a
+redelivered event changes nothing and gets that reply. An event whose changes are still queued
+(another invocation holds the balancer's lease, or ELB was busy or slow) is answered ``queued``:
+its work is recorded and the poller finishes it, and a redelivery finds the recorded work and
+replies with what became of it. A malformed event is rejected with the path of the bad field;
+the others still run. A failure that is not the event's fault releases the claim and fails the
+invocation, so the platform delivers the event again.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from elbsync.inbound.envelopes import LIFECYCLE_EVENT_TYPE, Inbound, Rejected, u
 from elbsync.inbound.validation import parse
 from elbsync.membership import membership_for
 from elbsync.runtime import Event, Invocation, Reply
-from elbsync.state.errors import EventInProgress, IdempotencyKeyReused
+from elbsync.state.errors import IdempotencyKeyReused
 from elbsync.state.idempotency import Idempotency, Replay
 
 if TYPE_CHECKING:
@@ -74,14 +78,11 @@ class MemberEvents:
                 source=item.source,
                 event_id=item.event_id,
                 payload=cast(JsonValue, dict(item.data)),
+                take_over=True,
             )
         except IdempotencyKeyReused as exc:
             _log.warning("event_rejected", event_id=item.event_id, error=exc.to_dict())
             return {**base, "status": "rejected", "error": exc.to_dict()}
-        except EventInProgress as exc:
-            # Another invocation holds this event; if it fails, its own redelivery retries.
-            _log.info("event_in_progress", event_id=item.event_id, retry_after_s=exc.retry_after_s)
-            return {**base, "status": "in_progress", "error": exc.to_dict()}
         if isinstance(started, Replay):
             _log.info("event_replayed", event_id=item.event_id)
             return {**base, **started.reply, "replayed": True}

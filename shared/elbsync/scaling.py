@@ -178,7 +178,9 @@ class Scaling:
             return ScalingResult(
                 instance_id=instance.instance_id,
                 address=address,
-                lifecycle=self._callback(ref.scaling_group_id, ref.action_key, "CONTINUE"),
+                lifecycle=self._callback(
+                    ref.scaling_group_id, ref.action_key, "CONTINUE", instance.instance_id
+                ),
             )
         drain = self.drains.start(
             drain_id, targets, cause=f"terminate {instance.instance_id}", then_complete=ref
@@ -250,9 +252,15 @@ class Scaling:
         return now + DEFAULT_HOOK_TIMEOUT
 
     def _callback(
-        self, scaling_group_id: str, action_key: str, result: LifecycleResult
+        self,
+        scaling_group_id: str,
+        action_key: str,
+        result: LifecycleResult,
+        instance_id: str,
     ) -> LifecycleStatus:
-        answer = call_back(self.autoscaling, scaling_group_id, action_key, result)
+        answer = call_back(
+            self.autoscaling, scaling_group_id, action_key, result, instance_id=instance_id
+        )
         if not answer.completed and answer.error is not None:
             error = answer.error.to_json()
             return LifecycleStatus(action_key=action_key, status="refused", error=error)

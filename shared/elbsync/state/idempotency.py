@@ -11,6 +11,11 @@ has expired (its invocation ran out of time or gave up), the next invocation cre
 never both believe they hold the current claim while it is valid. The stored reply is
 create-if-absent too: should two invocations ever both finish (a claim outlived by its
 worker), the first reply is the one kept, and the work itself is idempotent anyway.
+
+Callers whose work is idempotent end to end may ask to *take over* a claim still in progress
+(``begin(take_over=True)``). A claim cannot tell a live invocation from one that crashed, and
+asynchronous triggers redeliver only a bounded number of times, so turning a redelivery away
+could lose the event; taking over costs at most some duplicated, harmless work.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+import structlog
 from pydantic import JsonValue
 
 from elbsync.deadline import Deadline
@@ -34,18 +40,28 @@ from elbsync.state.records import IdempotencyRecord, decode, encode, utc_now
 from elbsync.state.store import ObjectStore
 
 Reply = dict[str, JsonValue]
+#: How often one delivery tries for the next claim number while others take it first.
+TAKE_OVER_ATTEMPTS = 3
 Clock = Callable[[], datetime]
+
+_log = structlog.get_logger("elbsync.state.idempotency")
 
 
 def idempotency_key(source: str, event_id: str) -> str:
-    """The stored name of an event: SHA-256 of its source and id (any characters allowed)."""
-    return hashlib.sha256(f"{source}\x00{event_id}".encode()).hexdigest()
+    """The stored name of an event: SHA-256 of its source and id (any characters allowed).
+
+    The edge refuses text that is not valid Unicode; should a lone surrogate get here anyway,
+    it is hashed as its code point ("surrogatepass") rather than crash, and valid text hashes
+    exactly as plain UTF-8.
+    """
+    return hashlib.sha256(f"{source}\x00{event_id}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def payload_hash(payload: JsonValue) -> str:
-    """SHA-256 of the payload as canonical JSON (sorted keys, no spaces)."""
+    """SHA-256 of the payload as canonical JSON (sorted keys, no spaces), encoded like
+    :func:`idempotency_key`'s text."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -94,13 +110,17 @@ class Idempotency:
         payload: JsonValue,
         lease_seconds: float | None = None,
         deadline: Deadline | None = None,
+        take_over: bool = False,
     ) -> Claim | Replay:
         """Claim the event, or return the stored reply if it was already handled.
 
         ``lease_seconds`` is how long the claim holds: the invocation's remaining time (by
         default, what the store's deadline has left). Raises :class:`IdempotencyKeyReused` for
         a known id with another payload and :class:`EventInProgress` while another invocation
-        holds a valid claim.
+        holds a valid claim, unless ``take_over``: then a claim still in progress is taken over
+        at once. That is for work that is idempotent end to end (the member_events flows): an
+        invocation that crashed cannot say so, and a platform redelivery must not wait for its
+        claim to run out, nor be turned away and lost.
         """
         key = idempotency_key(source, event_id)
         digest = payload_hash(payload)
@@ -111,22 +131,31 @@ class Idempotency:
         lease = bound.remaining() if lease_seconds is None else lease_seconds
 
         claimed = self._try_claim(key, source, event_id, digest, 1, lease, deadline)
-        if claimed is not None:
-            return claimed
-        latest = self._latest_claim(key, deadline)
-        if latest is not None and latest.payload_hash != digest:
-            raise IdempotencyKeyReused(event_id)
-        now = self.clock()
-        if latest is not None and latest.status == "in_progress" and latest.expires_at > now:
+        for _ in range(TAKE_OVER_ATTEMPTS):
+            if claimed is not None:
+                return claimed
+            latest = self._latest_claim(key, deadline)
+            if latest is not None and latest.payload_hash != digest:
+                raise IdempotencyKeyReused(event_id)
             result = self._read(layout.result_key(key), deadline)
             if result is not None:
                 return self._replay(result, digest)
-            raise EventInProgress(event_id, retry_after_s=(latest.expires_at - now).total_seconds())
-        result = self._read(layout.result_key(key), deadline)
-        if result is not None:
-            return self._replay(result, digest)
-        generation = (latest.generation if latest is not None else 1) + 1
-        claimed = self._try_claim(key, source, event_id, digest, generation, lease, deadline)
+            now = self.clock()
+            live = latest is not None and latest.status == "in_progress" and latest.expires_at > now
+            if live and not take_over:
+                assert latest is not None
+                retry_after_s = (latest.expires_at - now).total_seconds()
+                raise EventInProgress(event_id, retry_after_s=retry_after_s)
+            if live:
+                assert latest is not None
+                _log.warning(
+                    "event_claim_taken_over",
+                    event_id=event_id,
+                    generation=latest.generation,
+                    claimed_at=latest.created_at.isoformat(),
+                )
+            generation = (latest.generation if latest is not None else 1) + 1
+            claimed = self._try_claim(key, source, event_id, digest, generation, lease, deadline)
         if claimed is None:
             raise EventInProgress(event_id, retry_after_s=lease)
         return claimed

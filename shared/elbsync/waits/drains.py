@@ -31,7 +31,7 @@ from elbsync.state.records import (
     WriteIntent,
 )
 from elbsync.state.repository import StateRepository
-from elbsync.waits.lifecycle import call_back
+from elbsync.waits.lifecycle import SETTLED_REASON, call_back
 from elbsync.waits.writes import PoolWrite, WritePath, outcomes_of, queue_of
 
 _log = structlog.get_logger("elbsync.drains")
@@ -155,8 +155,16 @@ class Drains:
             reason += f"; ELB refused {len(failed)}"
         ref = drain.then_complete
         if ref is not None and self.autoscaling is not None:
-            answer = call_back(self.autoscaling, ref.scaling_group_id, ref.action_key, ref.result)
-            if not answer.completed:
+            answer = call_back(
+                self.autoscaling,
+                ref.scaling_group_id,
+                ref.action_key,
+                ref.result,
+                instance_id=ref.instance_id,
+            )
+            if answer.settled:
+                reason += f"; {SETTLED_REASON}"
+            elif not answer.completed:
                 reason += f"; callback refused: {answer.error}"
         self.repo.update(
             drain.model_copy(

@@ -40,6 +40,7 @@ EXTEND_BY = timedelta(hours=1)
 
 Verb = Literal["continue", "abandon", "extend", "wait", "expired"]
 HEALTHY_REASON = "every member is healthy on every listener"
+SETTLED_REASON = "Auto Scaling no longer holds the action (read back after a refused callback)"
 
 
 @dataclass(frozen=True)
@@ -93,25 +94,48 @@ def decide(facts: Facts) -> Verdict:
 
 @dataclass(frozen=True)
 class Callback:
-    """How Auto Scaling took a callback: done, or refused (the action was not hanging)."""
+    """How Auto Scaling took a callback.
+
+    ``completed``: the action no longer hangs. ``settled`` says how we know when the callback
+    itself was refused: Auto Scaling no longer holds the action, read back from its
+    hanging-instance list. That is what a retry sees after the first call's reply was lost
+    (the first call worked), and also what a hook that timed out looks like. Either way the
+    action is decided in the cloud, so no record may call it failed. A refusal while the
+    action still hangs is a real refusal (``completed`` false, with the error).
+    """
 
     completed: bool
     error: ApiError | None = None
+    settled: bool = False
 
 
 def call_back(
-    autoscaling: AutoScalingClient, scaling_group_id: str, action_key: str, result: LifecycleResult
+    autoscaling: AutoScalingClient,
+    scaling_group_id: str,
+    action_key: str,
+    result: LifecycleResult,
+    *,
+    instance_id: str | None = None,
 ) -> Callback:
     """Complete (or extend) a lifecycle action: the one place elbsync calls Auto Scaling back.
 
-    A refusal is an answer (logged ``lifecycle_callback_refused``); a transient failure raises,
-    so the caller tries again later.
+    A refusal is resolved by reading the hanging-instance list (see :class:`Callback`); a
+    transient failure, of the callback or of that read, raises so the caller tries again later.
     """
     try:
         autoscaling.complete_lifecycle_action(scaling_group_id, result, action_key=action_key)
     except ApiError as exc:
         if is_transient(exc):
             raise
+        if not still_hanging(autoscaling, scaling_group_id, action_key, instance_id):
+            _log.warning(
+                "lifecycle_callback_settled",
+                action_key=action_key,
+                decision=result,
+                error_code=exc.error_code,
+                detail="refused, and Auto Scaling no longer holds the action",
+            )
+            return Callback(True, exc, settled=True)
         _log.error(
             "lifecycle_callback_refused",
             action_key=action_key,
@@ -122,6 +146,30 @@ def call_back(
     if result != "EXTEND":
         _log.info("lifecycle_action_completed", action_key=action_key, decision=result)
     return Callback(True)
+
+
+def still_hanging(
+    autoscaling: AutoScalingClient,
+    scaling_group_id: str,
+    action_key: str,
+    instance_id: str | None,
+) -> bool:
+    """Whether Auto Scaling still holds the action, by its hanging-instance list.
+
+    A group Auto Scaling refuses to list (it no longer exists, say) holds nothing; a transient
+    failure raises.
+    """
+    try:
+        hanging = autoscaling.list_hanging_instances(scaling_group_id, instance_id=instance_id)
+    except ApiError as exc:
+        if is_transient(exc):
+            raise
+        return False
+    return any(
+        item.lifecycle_action_key == action_key
+        or (item.lifecycle_action_key is None and item.instance_id == instance_id)
+        for item in hanging
+    )
 
 
 @dataclass
@@ -291,12 +339,21 @@ class LifecycleActions:
         queued: list[str] = []
         if decision == "ABANDON":
             queued = self._remove_members(action)
-        answer = call_back(self.autoscaling, action.scaling_group_id, action.action_key, decision)
+        answer = call_back(
+            self.autoscaling,
+            action.scaling_group_id,
+            action.action_key,
+            decision,
+            instance_id=action.instance_id,
+        )
         if not answer.completed:
             reason = f"{verdict.reason}; refused: {answer.error}"
             self.repo.update(action.model_copy(update={"status": "failed", "reason": reason}))
             return Advanced(verdict, finished=True, queued=queued)
-        self.repo.update(action.model_copy(update={"status": "completed"}))
+        update: dict[str, object] = {"status": "completed"}
+        if answer.settled:
+            update["reason"] = f"{verdict.reason}; {SETTLED_REASON}"
+        self.repo.update(action.model_copy(update=update))
         self.repo.append_audit(
             AuditEntry(
                 action=f"lifecycle_{decision.lower()}",
@@ -325,7 +382,21 @@ class LifecycleActions:
         )
 
     def _extend(self, action: LifecycleAction) -> None:
-        answer = call_back(self.autoscaling, action.scaling_group_id, action.action_key, "EXTEND")
+        answer = call_back(
+            self.autoscaling,
+            action.scaling_group_id,
+            action.action_key,
+            "EXTEND",
+            instance_id=action.instance_id,
+        )
+        if answer.settled:
+            # Nothing left to extend: Auto Scaling decided the action (its hook timed out).
+            self.repo.update(
+                action.model_copy(
+                    update={"status": "expired", "reason": f"extend refused; {SETTLED_REASON}"}
+                )
+            )
+            return
         if not answer.completed:
             return
         self.repo.update(

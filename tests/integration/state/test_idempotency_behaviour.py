@@ -174,3 +174,28 @@ def test_of_many_concurrent_deliveries_exactly_one_claims_the_event(events: Idem
         thread.join(timeout=30)
 
     assert sorted(outcomes) == ["Claim"] + ["in_progress"] * 7
+
+
+def test_a_claim_in_progress_is_taken_over_at_once_when_the_caller_asks(
+    events: Idempotency,
+) -> None:
+    # The first invocation may have crashed: nothing tells it from a live one.
+    first = events.begin(source="smn", event_id="msg-1", payload=PAYLOAD, lease_seconds=600)
+    assert isinstance(first, Claim)
+
+    taken = events.begin(
+        source="smn", event_id="msg-1", payload=PAYLOAD, lease_seconds=600, take_over=True
+    )
+
+    assert isinstance(taken, Claim)
+    assert taken.generation == first.generation + 1
+    assert events.complete(taken, {"by": "second"}) == {"by": "second"}
+    # The first invocation finishing late keeps the first reply stored.
+    assert events.complete(first, {"by": "first"}) == {"by": "second"}
+
+
+def test_taking_over_still_refuses_another_payload(events: Idempotency) -> None:
+    events.begin(source="smn", event_id="msg-1", payload=PAYLOAD, lease_seconds=600)
+
+    with pytest.raises(IdempotencyKeyReused):
+        events.begin(source="smn", event_id="msg-1", payload={"other": 1}, take_over=True)

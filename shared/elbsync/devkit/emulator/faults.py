@@ -3,9 +3,9 @@
 Rules come from the world file and from ``POST /_emulator/faults``. Each call of an operation is
 counted when it arrives (before any fault or authentication), then every active rule for that
 operation (or ``*``) is consulted in order: latency rules add up; the first firing
-``throttle``/``error``/``drop``/``lose_reply``/``slow_reply`` rule decides the outcome. A rule fires on a random draw below its
-``rate`` (seeded by the world, so runs repeat), after skipping ``after_calls`` matching calls,
-and stops after ``next_calls`` firings when that is set.
+``throttle``/``error``/``drop``/``lose_reply``/``slow_reply`` rule decides the outcome. A rule
+fires on a random draw below its ``rate`` (seeded by the world, so runs repeat), after skipping
+``after_calls`` matching calls, and stops after ``next_calls`` firings when that is set.
 """
 
 from __future__ import annotations

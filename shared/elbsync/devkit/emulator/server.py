@@ -269,7 +269,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self._dispatch(emulator, route, params, raw_path, raw_query, body)
         except ApiFailure as failure:
             if outcome.kind == "lose_reply":
-                self._record(route.operation, failure.status, request_id, outcome.rule_id, lost=True)
+                status = failure.status
+                self._record(route.operation, status, request_id, outcome.rule_id, lost=True)
                 self._drop()
                 return
             self._fail(failure, request_id, route.operation)

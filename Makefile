@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV     := $(VENV)/.dev-installed
 
-.PHONY: demo burst test lint typecheck unit bench package clean
+.PHONY: demo burst test soak lint typecheck unit bench package clean
 
 # The demo needs only the runtime; the tests add the development tools on top.
 $(RUNTIME): pyproject.toml
@@ -37,6 +37,12 @@ unit: $(DEV)
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# The fault campaign at scale: seeded random runs with API and store faults, crashes,
+# redeliveries and races, each checked by the model in tests/reliability (`make test` runs 200).
+SEEDS ?= 2000
+soak: $(DEV)
+	$(BIN)/python -m tests.reliability.campaign --seeds $(SEEDS) --first 100000
 
 bench: $(DEV)
 	$(BIN)/python benchmarks/cold_start.py

@@ -370,3 +370,42 @@ def test_concurrent_invocations_on_one_balancer_never_hold_the_lease_together(
         list(pool.map(contend, range(32)))
 
     assert holders == [1]
+
+
+def test_concurrent_register_events_on_one_pool_lose_no_member(functions: Functions) -> None:
+    pool_id = functions.emulator.pool_id("pool-static")
+    lb_id = functions.emulator.load_balancer_id("lb-web")
+    subnet = functions.emulator.subnet_id("subnet-app")
+    events = []
+    for number in range(12):
+        members = [
+            {"address": f"192.168.1.{100 + 2 * number + i}", "protocol_port": 8081}
+            for i in range(2)
+        ]
+        events.append(
+            {
+                "specversion": "1.0",
+                "id": f"register-{number}",
+                "source": "test/pipeline",
+                "type": "elbsync.members.register",
+                "data": {
+                    "pool_id": pool_id,
+                    "load_balancer_id": lb_id,
+                    "members": [{**m, "subnet_cidr_id": subnet} for m in members],
+                },
+            }
+        )
+    functions.emulator.add_fault(operation="elb.batch_add", kind="lose_reply", rate=0.3)
+
+    with ThreadPoolExecutor(max_workers=len(events)) as pool:
+        replies = list(pool.map(lambda e: functions.invoke("member_events", e), events))
+    functions.emulator.admin("DELETE", "faults")
+    for _ in range(4):
+        if not any(functions.tick()["pending"].values()):
+            break
+
+    assert all(r["events"][0]["status"] in ("applied", "queued") for r in replies), replies
+    present = [(m["address"], m["protocol_port"]) for m in functions.emulator.pool_members(pool_id)]
+    wanted = {(m["address"], 8081) for e in events for m in e["data"]["members"]}
+    assert set(present) == wanted
+    assert len(present) == len(wanted)

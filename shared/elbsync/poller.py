@@ -12,7 +12,6 @@ monotonic, and each balancer has one writer at a time.
 from __future__ import annotations
 
 import contextvars
-import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +25,7 @@ import structlog
 from elbsync.autoscaling import AutoScalingClient
 from elbsync.deadline import Deadline
 from elbsync.errors import ElbsyncError, InputError
+from elbsync.inbound.limits import load_json
 from elbsync.membership import Membership, membership_for
 from elbsync.state.errors import StateError, TransitionRefused
 from elbsync.state.records import CheckJob, Drain, LifecycleAction, WaitingRecord, WriteIntent
@@ -140,6 +140,9 @@ class Poller:
         intents_left = (
             sum(1 for _ in self.repo.pending_ids(WriteIntent)) if self._has_time() else -1
         )
+        if any(report.calls for report in self.writes.reports):
+            # Writes this tick sent started check jobs the first listing could not see.
+            open_ids |= set(self.repo.pending_ids(CheckJob)) - finished
         pending = {
             "check_jobs": len(open_ids),
             "lifecycle_actions": len(action_ids) - len(done_actions),
@@ -332,15 +335,19 @@ class Poller:
         return done, queued
 
 
-def timer_options(event: Mapping[str, object]) -> dict[str, object]:
-    """Options a TIMER trigger may carry as JSON text in ``user_event``: ``{"expire": true}``."""
+def timer_options(event: object) -> dict[str, object]:
+    """Options a TIMER trigger may carry as JSON text in ``user_event``: ``{"expire": true}``.
+
+    Whatever the event, only :class:`InputError` leaves here: the text is decoded under the
+    event limits (:func:`~elbsync.inbound.limits.load_json`), so no nesting, number or
+    character in it can crash the tick.
+    """
+    if not isinstance(event, Mapping):
+        raise InputError("must be a JSON object (a TIMER trigger event)", field="(event)")
     text = event.get("user_event")
     if not isinstance(text, str) or not text.strip().startswith("{"):
         return {}
-    try:
-        options = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"is not JSON ({exc.msg})", field="user_event") from exc
+    options = load_json(text, at="user_event")
     return options if isinstance(options, dict) else {}
 
 

@@ -286,6 +286,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if outcome.kind == "slow_reply":
             time.sleep(outcome.reply_delay_ms / 1000.0)
+            # The caller has usually given up by now and closed the connection.
+            with contextlib.suppress(OSError):
+                self._send(reply.status, payload, {"X-Request-Id": request_id, **reply.headers})
+            self.close_connection = True
+            return
         self._send(reply.status, payload, {"X-Request-Id": request_id, **reply.headers})
 
     def _dispatch(

@@ -4,10 +4,10 @@ gates, drains, expiry)."""
 from __future__ import annotations
 
 from elbsync.context import FunctionContext
-from elbsync.runtime import Event, Reply, run
+from elbsync.runtime import Reply, run
 
 
-def handler(event: Event, context: FunctionContext) -> Reply:
+def handler(event: object, context: FunctionContext) -> Reply:
     # Imported on first use: a new instance starts before it pays for the record models.
     from elbsync.poller import handle
 

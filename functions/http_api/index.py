@@ -1,4 +1,9 @@
-"""http_api: the member operations over an APIG HTTP trigger."""
+"""http_api: the member operations over an APIG HTTP trigger.
+
+Every refusal, including an event that is not an APIG request at all, is answered in the APIG
+response shape. The event may carry a request body of up to APIG's 6 MB, so it is held to the
+larger HTTP limit; the body, a string, is checked when it is decoded.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import json
 
 from elbsync.context import FunctionContext
 from elbsync.errors import ElbsyncError
-from elbsync.runtime import Event, Reply, error_reply, not_implemented, run
+from elbsync.inbound.limits import MAX_HTTP_EVENT_CHARS
+from elbsync.runtime import Reply, error_reply, not_implemented, run
 
 
 def _apig_error(error: ElbsyncError) -> Reply:
@@ -19,5 +25,12 @@ def _apig_error(error: ElbsyncError) -> Reply:
     }
 
 
-def handler(event: Event, context: FunctionContext) -> Reply:
-    return run("http_api", event, context, not_implemented, shape_error=_apig_error)
+def handler(event: object, context: FunctionContext) -> Reply:
+    return run(
+        "http_api",
+        event,
+        context,
+        not_implemented,
+        shape_error=_apig_error,
+        max_event_chars=MAX_HTTP_EVENT_CHARS,
+    )

@@ -4,10 +4,10 @@ become ELB member changes."""
 from __future__ import annotations
 
 from elbsync.context import FunctionContext
-from elbsync.runtime import Event, Reply, run
+from elbsync.runtime import Reply, run
 
 
-def handler(event: Event, context: FunctionContext) -> Reply:
+def handler(event: object, context: FunctionContext) -> Reply:
     # Imported on first use: a new instance starts before it pays for the event models.
     from elbsync.member_events import handle
 

@@ -47,14 +47,31 @@ class ConfigError(ElbsyncError):
 
 
 class InputError(ElbsyncError):
-    """The caller sent something invalid. ``field`` names where, as a dotted path."""
+    """The caller sent something invalid. ``field`` names where, as a dotted path.
+
+    Both may quote what the caller sent, and both end up in replies and log lines, so they are
+    cut to a bounded length and any text that is not valid Unicode (a lone surrogate) is
+    escaped: a hostile input never makes an answer large or unencodable.
+    """
 
     code = "invalid_input"
     client_error = True
+    #: Longest message and field path kept, in characters.
+    MAX_MESSAGE_CHARS: ClassVar[int] = 500
+    MAX_FIELD_CHARS: ClassVar[int] = 200
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        field = None if field is None else self._bounded(field, self.MAX_FIELD_CHARS)
+        message = self._bounded(message, self.MAX_MESSAGE_CHARS)
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+
+    @staticmethod
+    def _bounded(text: str, limit: int) -> str:
+        escaped = text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+        if len(text) > limit or len(escaped) > limit:
+            return f"{escaped[:limit]}… ({len(text)} characters in all)"
+        return escaped
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "field": self.field}

@@ -3,7 +3,8 @@
 Every line of an invocation carries ``function_name``, ``request_id``, ``cold_start`` and
 ``correlation_id`` (bound per invocation through ``contextvars`` and cleared at the start of the
 next, which matters in warm containers). The :func:`redact` processor removes access keys,
-secret keys, tokens, ``Authorization`` values and signatures wherever they appear.
+secret keys, tokens, ``Authorization`` values and signatures wherever they appear, and then
+:func:`truncate` bounds every value, so no line grows with what a caller sent.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from typing import Literal, TextIO
 import structlog
 
 REDACTED = "***"
+#: Longest string value a log line keeps; a longer one keeps its head and says what was cut.
+MAX_LOG_VALUE_CHARS = 2000
+#: A traceback keeps its tail instead: the error and the innermost frames are what matter.
+MAX_LOG_TRACEBACK_CHARS = 8000
+#: Nesting kept in a logged value; deeper objects and lists are only described.
+MAX_LOG_DEPTH = 8
 
 # Keys whose values are secrets, whatever the nesting (``access_key``, ``X-Auth-Token``, ...).
 _SECRET_KEY = re.compile(
@@ -64,16 +71,22 @@ def _clean_text(text: str) -> str:
     return text
 
 
-def _clean(value: object) -> object:
+def _clean(value: object, depth: int = 0) -> object:
     if isinstance(value, str):
         return _clean_text(value)
+    if _too_deep(value, depth):
+        return _described(value)
     if isinstance(value, dict):
         return {
-            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.match(k) and v else _clean(v))
+            k: (
+                REDACTED
+                if isinstance(k, str) and _SECRET_KEY.match(k) and v
+                else _clean(v, depth + 1)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_clean(item) for item in value]
+        return [_clean(item, depth + 1) for item in value]
     if isinstance(value, BaseException):
         return _clean_text(repr(value))
     return value
@@ -86,6 +99,58 @@ def redact(
     cleaned = _clean(dict(event_dict))
     assert isinstance(cleaned, dict)
     return cleaned
+
+
+def _head(text: str, limit: int) -> str:
+    if len(text) > limit:
+        text = f"{text[:limit]}…[{len(text) - limit} more characters]"
+    return _encodable(text)
+
+
+def _tail(text: str, limit: int) -> str:
+    if len(text) > limit:
+        text = f"[{len(text) - limit} characters before]…{text[-limit:]}"
+    return _encodable(text)
+
+
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates escaped: a console or file cannot write them."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _too_deep(value: object, depth: int) -> bool:
+    return depth >= MAX_LOG_DEPTH and isinstance(value, dict | list | tuple)
+
+
+def _described(value: object) -> str:
+    return f"({type(value).__name__} nested too deep to log)"
+
+
+def _bounded(value: object, depth: int) -> object:
+    if isinstance(value, str):
+        return _head(value, MAX_LOG_VALUE_CHARS)
+    if _too_deep(value, depth):
+        return _described(value)
+    if isinstance(value, dict):
+        return {_bounded(k, depth + 1): _bounded(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bounded(item, depth + 1) for item in value]
+    return value
+
+
+def truncate(
+    logger: object, method_name: str, event_dict: MutableMapping[str, object]
+) -> MutableMapping[str, object]:
+    """structlog processor: every string is cut to a bounded length (a traceback keeps its
+    tail) and made writable, so no line can be megabytes, whatever an event carried."""
+    return {
+        key: _tail(value, MAX_LOG_TRACEBACK_CHARS)
+        if key == "exception" and isinstance(value, str)
+        else _bounded(value, 0)
+        for key, value in event_dict.items()
+    }
 
 
 def configure(
@@ -113,6 +178,7 @@ def configure(
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             redact,
+            truncate,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
@@ -20,6 +20,7 @@ from elbsync.context import FunctionContext
 from elbsync.credentials import Credentials
 from elbsync.deadline import Deadline
 from elbsync.errors import ElbsyncError, NotImplementedYet
+from elbsync.inbound.limits import MAX_EVENT_CHARS, check_event
 from elbsync.logs import bind_invocation, configure
 from elbsync.retry import RetryPolicy
 from elbsync.settings import Settings
@@ -161,21 +162,42 @@ class Invocation:
         )
 
 
-def correlation_id(event: Event, fallback: str) -> str:
-    """The id that ties this call to its cause: SMN message id, CloudEvent id or HTTP header."""
-    records = event.get("record")
-    if isinstance(records, list) and records and isinstance(records[0], dict):
-        smn = records[0].get("smn")
-        if isinstance(smn, dict) and isinstance(smn.get("message_id"), str):
-            return str(smn["message_id"])
-    if isinstance(event.get("specversion"), str) and isinstance(event.get("id"), str):
-        return str(event["id"])
-    headers = event.get("headers")
-    if isinstance(headers, dict):
-        for name in ("x-correlation-id", "idempotency-key", "x-request-id"):
-            if isinstance(headers.get(name), str):
-                return str(headers[name])
+#: Longest correlation id bound to the log lines; a producer's id is rarely over 64.
+MAX_CORRELATION_ID_CHARS = 128
+_ID_HEADERS = ("x-correlation-id", "idempotency-key", "x-request-id")
+
+
+def correlation_id(event: object, fallback: str) -> str:
+    """The id that ties this call to its cause: SMN message id, CloudEvent id or HTTP header.
+
+    Read before the event is checked, so any event is tolerated: without a usable id it is
+    ``fallback``, and an id is cut short and stripped of unprintable characters.
+    """
+    if isinstance(event, Mapping):
+        for candidate in _id_candidates(event):
+            usable = _printable_id(candidate)
+            if usable:
+                return usable
     return fallback
+
+
+def _id_candidates(event: Mapping[object, object]) -> Iterator[object]:
+    records = event.get("record")
+    if isinstance(records, list) and records and isinstance(records[0], Mapping):
+        smn = records[0].get("smn")
+        if isinstance(smn, Mapping):
+            yield smn.get("message_id")
+    if isinstance(event.get("specversion"), str):
+        yield event.get("id")
+    headers = event.get("headers")
+    if isinstance(headers, Mapping):
+        yield from (headers.get(name) for name in _ID_HEADERS)
+
+
+def _printable_id(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return "".join(c for c in value[:MAX_CORRELATION_ID_CHARS] if c.isprintable()) or None
 
 
 def error_reply(error: ElbsyncError) -> Reply:
@@ -184,19 +206,23 @@ def error_reply(error: ElbsyncError) -> Reply:
 
 def run(
     function_name: str,
-    event: Event,
+    event: object,
     context: FunctionContext,
     work: Work,
     *,
     shape_error: Callable[[ElbsyncError], Reply] = error_reply,
     raise_to_retry: bool = False,
+    max_event_chars: int = MAX_EVENT_CHARS,
 ) -> Reply:
     """Run ``work`` as one invocation of ``function_name``; errors become a reply here only.
 
-    Errors elbsync raises on purpose are answered with ``shape_error``; anything else is a bug:
-    it is logged (redacted) and re-raised so the platform records a failed invocation. With
-    ``raise_to_retry`` (asynchronous triggers), an error that is not the caller's fault is
-    re-raised after logging too, so the platform delivers the event again.
+    The event is held to :mod:`elbsync.inbound.limits` (a JSON object, bounded in depth and
+    size, valid Unicode text, at most ``max_event_chars`` characters of text) before ``work``
+    sees it: an event that is not is refused like any invalid input, before any call or store
+    access. Errors elbsync raises on purpose are answered with ``shape_error``; anything else
+    is a bug: it is logged (redacted) and re-raised so the platform records a failed
+    invocation. With ``raise_to_retry`` (asynchronous triggers), an error that is not the
+    caller's fault is re-raised after logging too, so the platform delivers the event again.
     """
     global _warm
     cold_start, _warm = not _warm, True
@@ -226,7 +252,7 @@ def run(
     )
     outcome: Literal["ok", "error", "crash"] = "crash"
     try:
-        reply = work(invocation, event)
+        reply = work(invocation, check_event(event, max_chars=max_event_chars))
         outcome = "ok"
         return reply
     except ElbsyncError as exc:

@@ -5,7 +5,16 @@ import json
 
 import pytest
 import structlog
-from elbsync.logs import REDACTED, bind_invocation, configure, redact, register_secret
+from elbsync.logs import (
+    MAX_LOG_TRACEBACK_CHARS,
+    MAX_LOG_VALUE_CHARS,
+    REDACTED,
+    bind_invocation,
+    configure,
+    redact,
+    register_secret,
+    truncate,
+)
 
 
 @pytest.fixture
@@ -111,3 +120,53 @@ def test_exception_tracebacks_are_redacted(json_lines: io.StringIO) -> None:
     (line,) = lines(json_lines)
     assert "4f5e0c2b9a8d7e6f" not in str(line["exception"])
     assert "RuntimeError" in str(line["exception"])
+
+
+def test_a_long_value_is_cut_with_a_marker(json_lines: io.StringIO) -> None:
+    structlog.get_logger().warning("big", detail="x" * 1_000_000, nested={"deep": ["y" * 5000]})
+
+    text = json_lines.getvalue()
+    (line,) = lines(json_lines)
+    assert len(text) < 10_000
+    assert str(line["detail"]).startswith("x" * MAX_LOG_VALUE_CHARS + "…[")
+    assert str(line["detail"]).endswith(f"[{1_000_000 - MAX_LOG_VALUE_CHARS} more characters]")
+    assert "more characters" in str(line["nested"])
+
+
+def test_a_secret_across_the_cut_is_redacted_before_the_value_is_cut() -> None:
+    register_secret("cut-across-secret-value")
+    text = "x" * (MAX_LOG_VALUE_CHARS - 5) + "cut-across-secret-value"
+
+    line = truncate(None, "info", redact(None, "info", {"detail": text}))
+
+    assert "cut-a" not in str(line["detail"])
+
+
+def test_a_traceback_keeps_its_end(json_lines: io.StringIO) -> None:
+    try:
+        raise RuntimeError("the real cause " + "z" * 20_000)
+    except RuntimeError:
+        structlog.get_logger().exception("crashed")
+
+    (line,) = lines(json_lines)
+    trace = str(line["exception"])
+    assert len(trace) < MAX_LOG_TRACEBACK_CHARS + 100
+    assert trace.rstrip().endswith("z")
+    assert "characters before]" in trace
+
+
+def test_unwritable_text_and_deep_values_still_make_a_line() -> None:
+    stream = io.StringIO()
+    configure(fmt="console", level="debug", stream=stream, force=True)
+    try:
+        deep: object = "leaf"
+        for _ in range(1000):
+            deep = [deep]
+        structlog.get_logger().info("odd", text="lone \ud800 surrogate", deep=deep)
+    finally:
+        configure(force=True)
+
+    text = stream.getvalue()
+    text.encode("utf-8")
+    assert "ud800 surrogate" in text
+    assert "(list nested too deep to log)" in text

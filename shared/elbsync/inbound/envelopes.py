@@ -2,18 +2,19 @@
 
 :func:`unwrap` turns any of them into :class:`Inbound` items, one per event, each validated
 against its published schema. An unknown shape is refused with a message that names the shapes
-accepted.
+accepted. The event itself was held to :mod:`elbsync.inbound.limits` before it got here; the SMN
+message inside it is JSON text, decoded under the same limits.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
 
 from elbsync.errors import InputError
+from elbsync.inbound.limits import MAX_ENVELOPE_EVENTS, excerpt, load_json
 from elbsync.inbound.validation import check
 
 Source = Literal["smn", "eventgrid", "direct"]
@@ -48,11 +49,12 @@ class Rejected:
 
 def unwrap(event: object) -> list[Inbound | Rejected]:
     if not isinstance(event, Mapping):
-        raise InputError(EXPECTED)
+        raise InputError(EXPECTED, field="(event)")
     if "record" in event:
         records = event["record"]
         if not isinstance(records, list) or not records:
             raise InputError("must be a non-empty list of SMN records", field="record")
+        _not_too_many(records, "record")
         return [
             _guard(f"record[{i}]", partial(_smn, f"record[{i}]", item))
             for i, item in enumerate(records)
@@ -61,6 +63,7 @@ def unwrap(event: object) -> list[Inbound | Rejected]:
         events = event["events"]
         if not isinstance(events, list) or not events:
             raise InputError("must be a non-empty list of CloudEvents", field="events")
+        _not_too_many(events, "events")
         return [
             _guard(f"events[{i}]", partial(_cloudevent, f"events[{i}]", item, "eventgrid"))
             for i, item in enumerate(events)
@@ -68,7 +71,12 @@ def unwrap(event: object) -> list[Inbound | Rejected]:
     if "specversion" in event:
         source: Source = "eventgrid" if str(event.get("source", "")).startswith("HC.") else "direct"
         return [_guard("", partial(_cloudevent, "", event, source))]
-    raise InputError(EXPECTED)
+    raise InputError(EXPECTED, field="(event)")
+
+
+def _not_too_many(items: list[object], at: str) -> None:
+    if len(items) > MAX_ENVELOPE_EVENTS:
+        raise InputError(f"holds {len(items)} events; at most {MAX_ENVELOPE_EVENTS}", field=at)
 
 
 def _guard(at: str, read: Callable[[], Inbound]) -> Inbound | Rejected:
@@ -84,10 +92,7 @@ def _smn(at: str, record: object) -> Inbound:
     smn = record["smn"]
     assert isinstance(smn, Mapping)
     message_at = f"{at}.smn.message"
-    try:
-        message = json.loads(str(smn["message"]))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"is not JSON ({exc.msg})", field=message_at) from exc
+    message = load_json(str(smn["message"]), at=message_at)
     if not isinstance(message, dict) or message.get("service") != "AutoScaling":
         raise InputError(
             "is not an Auto Scaling lifecycle notification (service must be AutoScaling)",
@@ -114,7 +119,8 @@ def _cloudevent(at: str, event: object, source: Source) -> Inbound:
     type_at = f"{at}.type" if at else "type"
     if kind not in DEPLOYMENT_TYPES:
         known = ", ".join(sorted(DEPLOYMENT_TYPES))
-        raise InputError(f"unknown event type {kind!r}; expected one of {known}", field=type_at)
+        problem = f"unknown event type {excerpt(kind)}; expected one of {known}"
+        raise InputError(problem, field=type_at)
     data_at = f"{at}.data" if at else "data"
     data = event["data"]
     check(data, DEPLOYMENT_TYPES[kind][1], at=data_at)

@@ -1,6 +1,8 @@
 """The Auto Scaling lifecycle notification, as the SMN message string decodes to.
 
-Parsed defensively: fields Auto Scaling may add later are kept, never refused.
+Parsed defensively: fields Auto Scaling may add later are kept, never refused. The ids are
+strict, though: they are sent back to Auto Scaling and name records, so one that is not a plain
+identifier is refused here, before any call is made with it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_FILE = "autoscaling-lifecycle.schema.json"
+#: Action keys, instance and group ids are UUIDs in practice; any plain identifier is accepted.
+ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+#: Auto Scaling's own rule for hook names: 1 to 32 letters, digits, ``_`` and ``-``.
+HOOK_NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
 class _Open(BaseModel):
@@ -17,13 +23,13 @@ class _Open(BaseModel):
 
 
 class ScalingInstance(_Open):
-    instance_id: str = Field(min_length=1, max_length=64)
+    instance_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
     instance_name: str | None = None
     instance_ip: str | None = None
 
 
 class ScalingGroup(_Open):
-    scaling_group_id: str = Field(min_length=1, max_length=64)
+    scaling_group_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
     scaling_group_name: str | None = None
     scaling_config_id: str | None = None
     scaling_config_name: str | None = None
@@ -32,8 +38,8 @@ class ScalingGroup(_Open):
 class LifecycleNotification(_Open):
     service: Literal["AutoScaling"]
     lifecycle_hook_type: Literal["INSTANCE_LAUNCHING", "INSTANCE_TERMINATING"]
-    lifecycle_hook_name: str = Field(min_length=1, max_length=64)
-    lifecycle_action_key: str = Field(min_length=1, max_length=128)
+    lifecycle_hook_name: str = Field(min_length=1, max_length=32, pattern=HOOK_NAME_PATTERN)
+    lifecycle_action_key: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
     scaling_instance: ScalingInstance
     scaling_group: ScalingGroup
     tenant_id: str | None = None

@@ -58,6 +58,8 @@ class Tally:
     drained: int = 0
     written: int = 0
     expired: int = 0
+    #: Callbacks refused because the action was decided already (a lost reply, another tick).
+    settled: int = 0
     purged: int = 0
     failures: int = 0
     stopped_early: bool = False
@@ -80,6 +82,7 @@ class Tally:
             "drained": self.drained,
             "written": self.written,
             "expired": self.expired,
+            "settled": self.settled,
             "purged": self.purged,
             "pending": pending,
             "failures": self.failures,
@@ -300,6 +303,8 @@ class Poller:
                 done.add(action.action_key)
                 if result.verdict.verb == "expired":
                     self.tally.add("expired", 1)
+                elif result.settled:
+                    self.tally.add("settled", 1)
                 else:
                     self.tally.decide(
                         "CONTINUE" if result.verdict.verb == "continue" else "ABANDON"
@@ -328,7 +333,9 @@ class Poller:
             if step.finished:
                 done.add(drain.drain_id)
                 self.tally.add("drained", step.deleted)
-                if drain.then_complete is not None:
+                if step.settled:
+                    self.tally.add("settled", 1)
+                elif drain.then_complete is not None:
                     self.tally.decide(drain.then_complete.result)
 
         self._parallel(advance, ordered, None, kind="drain", name=lambda d: d.drain_id)

@@ -48,6 +48,8 @@ class DrainStep:
     queued: tuple[str, ...] = ()
     #: Members deleted when it finished.
     deleted: int = 0
+    #: Its callback was refused and the action found decided already.
+    settled: bool = False
 
 
 class Drains:
@@ -154,6 +156,7 @@ class Drains:
             )
             reason += f"; ELB refused {len(failed)}"
         ref = drain.then_complete
+        settled = False
         if ref is not None and self.autoscaling is not None:
             answer = call_back(
                 self.autoscaling,
@@ -162,7 +165,8 @@ class Drains:
                 ref.result,
                 instance_id=ref.instance_id,
             )
-            if answer.settled:
+            settled = answer.settled
+            if settled:
                 reason += f"; {SETTLED_REASON}"
             elif not answer.completed:
                 reason += f"; callback refused: {answer.error}"
@@ -175,7 +179,7 @@ class Drains:
                 }
             )
         )
-        return DrainStep(True, deleted=len(deleted))
+        return DrainStep(True, deleted=len(deleted), settled=settled)
 
 
 def _stage_one(targets: Sequence[DrainTarget]) -> list[PoolWrite]:

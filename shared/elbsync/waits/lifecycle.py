@@ -179,6 +179,8 @@ class Advanced:
     verdict: Verdict
     finished: bool = False
     queued: list[str] = field(default_factory=list)
+    #: The callback was refused and the action found decided already (see :class:`Callback`).
+    settled: bool = False
 
 
 class LifecycleActions:
@@ -363,7 +365,7 @@ class LifecycleActions:
                 details={"instance_id": action.instance_id, "reason": verdict.reason},
             )
         )
-        return Advanced(verdict, finished=True, queued=queued)
+        return Advanced(verdict, finished=True, queued=queued, settled=answer.settled)
 
     def _remove_members(self, action: LifecycleAction) -> list[str]:
         """Queue the deletes of every member the instance joined (by id, else address)."""

@@ -106,11 +106,13 @@ def test_overlapping_ticks_decide_each_instance_exactly_once(functions: Function
         thread.join(timeout=60)
 
     assert len(replies) == 2
-    assert sum(r["decided"]["CONTINUE"] for r in replies) <= 4
+    # Each accepted callback is counted by the tick that made it; a tick that found an action
+    # decided already by the other counts it as settled.
+    assert sum(r["decided"]["CONTINUE"] for r in replies) == 4
     assert [r["failures"] for r in replies] == [0, 0]
     for instance_id in instances:
         assert decisions(functions, instance_id, "INSTANCE_LAUNCHING") == ["CONTINUE"]
-        assert action_of(functions, instance_id).status in ("completed", "failed")
+        assert action_of(functions, instance_id).status == "completed"
     assert list(functions.repository().pending(LifecycleAction)) == []
 
 

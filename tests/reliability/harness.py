@@ -39,6 +39,8 @@ from elbsync.state.store import ListPage, ObjectStore, StoredObject
 TIMER = {"version": "v1.0", "time": "", "trigger_type": "TIMER", "trigger_name": "campaign"}
 STATIC_PORT = 8081
 SETTLE_TICKS = 30
+#: The campaign's health gate: a broken instance is abandoned well before its hook times out.
+HEALTH_GATE_S = 120
 SETTLE_DELIVERIES = 12
 API_FAULTS = (
     {"kind": "throttle"},
@@ -190,6 +192,8 @@ class Outcome:
     registered: dict[str, int] = field(default_factory=dict)
     #: Instances the run launched (the world's own instances are not elbsync's to manage).
     launched: list[str] = field(default_factory=list)
+    #: Launched instances whose server was stopped: they must be abandoned, members and all.
+    broken: list[str] = field(default_factory=list)
     settled: bool = False
     #: Every reply a function gave, as JSON text, and every log line it wrote.
     replies: list[str] = field(default_factory=list)
@@ -250,7 +254,9 @@ class Campaign:
 
     @contextmanager
     def _functions(self) -> Iterator[None]:
-        settings_bindings = burst_bindings(self.cloud)
+        document = json.loads(burst_bindings(self.cloud))
+        document["bindings"][0]["health_gate"]["timeout_seconds"] = HEALTH_GATE_S
+        settings_bindings = json.dumps(document)
         client = httpx.Client(
             transport=CrashingTransport(self.injector),
             timeout=httpx.Timeout(1.0, connect=1.0),
@@ -313,8 +319,10 @@ class Campaign:
 
     def _step(self) -> None:
         choice = self.rng.random()
-        if choice < 0.25:
+        if choice < 0.20:
             self._launch(self.rng.randint(1, 2))
+        elif choice < 0.25:
+            self._launch(1, broken=True)
         elif choice < 0.35:
             self._terminate()
         elif choice < 0.45:
@@ -337,6 +345,8 @@ class Campaign:
         kind, _, rest = step.partition(":")
         if kind == "launch":
             self._launch(1)
+        elif kind == "launch-broken":
+            self._launch(1, broken=True)
         elif kind == "terminate":
             self._terminate()
         elif kind == "register":
@@ -363,14 +373,20 @@ class Campaign:
         else:
             raise ValueError(f"unknown step {step!r}")
 
-    def _launch(self, count: int) -> None:
+    def _launch(self, count: int, *, broken: bool = False) -> None:
+        """Launch ``count`` instances; a ``broken`` one's server stops at once, so its members
+        never get healthy and the health gate must abandon it."""
         reply = self.cloud.admin(
             "POST", f"autoscaling/groups/{self.group}/launch", {"count": count}
         )
         for instance, event in zip(reply["instances"], reply["events"], strict=True):
-            self.outcome.launched.append(instance["instance_id"])
-            self.inbox.append(Delivery(event, f"launch {instance['instance_id']}"))
-        self.outcome.steps.append(f"launch {count}")
+            instance_id = instance["instance_id"]
+            self.outcome.launched.append(instance_id)
+            if broken:
+                self.cloud.admin("POST", f"servers/{instance_id}/stop")
+                self.outcome.broken.append(instance_id)
+            self.inbox.append(Delivery(event, f"launch {instance_id}"))
+        self.outcome.steps.append(f"launch {count}{' broken' if broken else ''}")
 
     def _terminate(self) -> None:
         states = self.cloud.admin("GET", f"autoscaling/instances?group_id={self.group}")

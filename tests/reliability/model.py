@@ -43,7 +43,7 @@ def check(cloud: Cloud, state: Path, outcome: Outcome) -> list[Violation]:
     found: list[Violation] = []
     found += _no_unhandled_failure(outcome)
     found += _instances_in_their_pools(instances, pools)
-    found += _decided_exactly_once(instances)
+    found += _decided_exactly_once(instances, outcome.broken)
     found += _registered_members(outcome, pools)
     found += _others_untouched(cloud, pools)
     found += _records(state, instances, outcome)
@@ -117,7 +117,7 @@ def _instances_in_their_pools(
     return found
 
 
-def _decided_exactly_once(instances: list[dict[str, Any]]) -> list[Violation]:
+def _decided_exactly_once(instances: list[dict[str, Any]], broken: list[str]) -> list[Violation]:
     found = []
     for instance in instances:
         for action in instance["actions"]:
@@ -127,9 +127,13 @@ def _decided_exactly_once(instances: list[dict[str, Any]]) -> list[Violation]:
                 found.append(Violation("every action decided exactly once", f"{label}: {final}"))
             elif final[0]["source"] == "timeout":
                 found.append(Violation("decided by elbsync, not by the hook's timeout", label))
-            elif final[0]["result"] != "CONTINUE":
-                # Every server the campaign launches is healthy and reachable: giving up on
-                # one is a bug, however many faults the run met on the way.
+            elif action["lifecycle_hook_type"] != "INSTANCE_LAUNCHING":
+                continue
+            elif instance["instance_id"] in broken and final[0]["result"] != "ABANDON":
+                found.append(Violation("broken instances are abandoned", f"{label}: {final}"))
+            elif instance["instance_id"] not in broken and final[0]["result"] != "CONTINUE":
+                # Every other server the campaign launches is healthy and reachable: giving up
+                # on one is a bug, however many faults the run met on the way.
                 found.append(Violation("healthy instances are continued", f"{label}: {final}"))
     return found
 

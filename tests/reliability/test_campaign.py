@@ -30,26 +30,26 @@ def _remote_calls(cloud: Cloud, script: tuple[str, ...]) -> int:
     return run_seed(cloud, 0, script=(*script, "count")).outcome.remote_calls
 
 
-@pytest.mark.timeout(1200)
-@pytest.mark.parametrize(
-    "script",
-    [
-        pytest.param(LAUNCH, id="launch"),
-        pytest.param(("launch", "deliver", "tick", "tick", "terminate"), id="terminate"),
-        pytest.param(("register",), id="register"),
-    ],
+#: Deliveries killed at every remote call in turn: a launch, a termination, a register event.
+KILLED = (
+    ("launch",),
+    ("launch", "deliver", "tick", "tick", "terminate"),
+    ("register",),
 )
-def test_an_invocation_killed_at_any_remote_call_loses_nothing(
-    cloud: Cloud, script: tuple[str, ...]
-) -> None:
+
+
+@pytest.mark.timeout(1200)
+def test_an_invocation_killed_at_any_remote_call_loses_nothing(cloud: Cloud) -> None:
     """Killed before each request and after each reply in turn, then delivered again."""
-    calls = _remote_calls(cloud, script)
-    assert calls >= 5, calls
-    jobs: list[Job] = [
-        (0, (*script, f"crash:{at}:{when}", *AFTER))
-        for at in range(1, calls + 1)
-        for when in ("before", "after")
-    ]
+    jobs: list[Job] = []
+    for script in KILLED:
+        calls = _remote_calls(cloud, script)
+        assert calls >= 5, (script, calls)
+        jobs += [
+            (0, (*script, f"crash:{at}:{when}", *AFTER))
+            for at in range(1, calls + 1)
+            for when in ("before", "after")
+        ]
     _assert_none(run_jobs(jobs, workers=WORKERS))
 
 

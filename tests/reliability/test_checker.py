@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from elbsync.devkit.local import Cloud
 from elbsync.state.idempotency import Idempotency
-from elbsync.waits import drains, writes
+from elbsync.waits import drains, lifecycle, writes
 
 from tests.reliability.campaign import run_seed
 
@@ -70,3 +70,17 @@ def test_an_event_applied_twice_is_reported(cloud: Cloud, monkeypatch: pytest.Mo
 
     # The replay meets a world that moved on: the instance is gone, and the event is refused.
     assert "valid events accepted" in found
+
+
+def test_an_abandon_that_leaves_members_behind_is_reported(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lifecycle.LifecycleActions, "_remove_members", lambda self, action: [])
+
+    found = invariants(cloud, ("launch-broken", "deliver", "tick", "tick"))
+
+    assert "removed: in no pool" in found
+
+
+def test_a_broken_launch_is_abandoned_with_nothing_left_behind(cloud: Cloud) -> None:
+    assert invariants(cloud, ("launch-broken", "launch", "deliver", "tick", "tick")) == set()

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from elbsync.errors import ConfigError, InputError
+from elbsync.inbound.deployments import ResourceId
 from elbsync.inbound.lifecycle import LifecycleNotification
 from elbsync.inbound.validation import parse
 
@@ -26,14 +27,14 @@ class _Doc(BaseModel):
 
 
 class PoolBinding(_Doc):
-    pool_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    load_balancer_id: str | None = Field(default=None, min_length=1, max_length=64)
+    pool_id: ResourceId
+    load_balancer_id: ResourceId | None = None
     protocol_port: int = Field(ge=1, le=65535)
     weight: int = Field(default=1, ge=0, le=100)
     subnet_cidr_id: str | None = Field(
         default=None, min_length=1, max_length=64, description="None: look it up in ECS"
     )
-    listener_ids: list[str] = Field(default_factory=list, max_length=10)
+    listener_ids: list[ResourceId] = Field(default_factory=list, max_length=10)
     drain_seconds: int = Field(default=30, ge=0, le=3600)
     lb_algorithm: str = Field(default="ROUND_ROBIN", pattern=r"^[A-Z_]+$")
 

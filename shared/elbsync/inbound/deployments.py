@@ -11,10 +11,15 @@
 from __future__ import annotations
 
 from ipaddress import ip_address
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_MEMBERS = 1000
+#: Cloud resource ids (pools, load balancers, subnets, listeners): they end up in URL paths
+#: and state keys, so nothing but letters, digits, ``-`` and ``_``.
+RESOURCE_ID = r"^[A-Za-z0-9_-]+$"
+ResourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=RESOURCE_ID)]
 
 
 class _Strict(BaseModel):
@@ -42,7 +47,7 @@ class Endpoint(_Strict):
 
 class MemberSpec(Endpoint):
     weight: int | None = Field(default=None, ge=0, le=100)
-    subnet_cidr_id: str | None = Field(default=None, min_length=1, max_length=64)
+    subnet_cidr_id: ResourceId | None = None
     name: str | None = Field(default=None, max_length=255)
 
 
@@ -51,8 +56,8 @@ class WeightSpec(Endpoint):
 
 
 class _PoolEvent(_Strict):
-    pool_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    load_balancer_id: str | None = Field(default=None, min_length=1, max_length=64)
+    pool_id: ResourceId
+    load_balancer_id: ResourceId | None = None
 
 
 def _unique(items: list[Endpoint]) -> None:
@@ -67,7 +72,7 @@ class Register(_PoolEvent):
     """Add these members (``existed`` is fine); optionally start check jobs on listeners."""
 
     members: list[MemberSpec] = Field(min_length=1, max_length=MAX_MEMBERS)
-    listener_ids: list[str] = Field(default_factory=list, max_length=10)
+    listener_ids: list[ResourceId] = Field(default_factory=list, max_length=10)
 
     @model_validator(mode="after")
     def _no_duplicates(self) -> Register:

@@ -151,6 +151,24 @@ REFUSED_BY_BOTH = [
         id="load-balancer-id-empty",
     ),
     pytest.param(
+        REGISTER,
+        setting("load_balancer_id", "lb/../other"),
+        "data.load_balancer_id",
+        id="load-balancer-id-not-plain",
+    ),
+    pytest.param(
+        REGISTER,
+        setting("listener_ids", ["listener\x00"]),
+        "data.listener_ids[0]",
+        id="listener-id-with-nul",
+    ),
+    pytest.param(
+        REGISTER,
+        member_setting("subnet_cidr_id", "subnet?x=1"),
+        "data.members[0].subnet_cidr_id",
+        id="subnet-id-not-plain",
+    ),
+    pytest.param(
         DEREGISTER, setting("drain_seconds", 3601), "data.drain_seconds", id="drain-above-an-hour"
     ),
     pytest.param(

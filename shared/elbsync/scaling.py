@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Literal
 
 import structlog
 
@@ -96,6 +97,7 @@ class Scaling:
         now = self.membership.clock()
         gate = binding.health_gate
         health_deadline = now + timedelta(seconds=gate.timeout_seconds)
+        hook_deadline, default_result = self._hook(note, now)
         action = self.actions.start(
             LifecycleAction(
                 scaling_group_id=note.scaling_group.scaling_group_id,
@@ -116,7 +118,8 @@ class Scaling:
                 ),
                 intent_ids=writes_path.planned_ids(key, writes),
                 health_deadline=health_deadline,
-                hook_deadline=self._hook_deadline(note, now),
+                hook_deadline=hook_deadline,
+                default_result=default_result,
                 policy="abandon" if gate.on_failure == "ABANDON" else "continue",
                 max_extensions=gate.max_extends,
                 created_at=now,
@@ -235,8 +238,11 @@ class Scaling:
         ips = [ip for ip in (i.ipv4() for i in interfaces) if ip is not None]
         return ips[0].ip_address if ips else None
 
-    def _hook_deadline(self, note: LifecycleNotification, now: datetime) -> datetime:
-        """When Auto Scaling stops waiting: from the hanging-instance list, else the default."""
+    def _hook(
+        self, note: LifecycleNotification, now: datetime
+    ) -> tuple[datetime, Literal["CONTINUE", "ABANDON"]]:
+        """When Auto Scaling stops waiting, and what it then does, from the hanging-instance
+        list; else its defaults (an hour, ABANDON)."""
         try:
             hanging = self.autoscaling.list_hanging_instances(
                 note.scaling_group.scaling_group_id, instance_id=note.scaling_instance.instance_id
@@ -248,8 +254,8 @@ class Scaling:
             if item.lifecycle_action_key in (None, note.lifecycle_action_key) and item.timeout:
                 parsed = _parse_time(item.timeout)
                 if parsed is not None:
-                    return parsed
-        return now + DEFAULT_HOOK_TIMEOUT
+                    return parsed, "CONTINUE" if item.default_result == "CONTINUE" else "ABANDON"
+        return now + DEFAULT_HOOK_TIMEOUT, "ABANDON"
 
     def _callback(
         self,

@@ -168,6 +168,9 @@ class LifecycleAction(WaitingRecord):
     hook_deadline: AwareDatetime
     #: What to do when the health deadline passes without every member healthy.
     policy: Literal["abandon", "continue"] = "abandon"
+    #: What Auto Scaling does when the hook times out (the hook's default result; Auto
+    #: Scaling's own default is ABANDON): an abandoned instance's members must go too.
+    default_result: Literal["CONTINUE", "ABANDON"] = "ABANDON"
     decision: Literal["CONTINUE", "ABANDON"] | None = None
     reason: str | None = None
     callback_attempts: int = Field(default=0, ge=0)

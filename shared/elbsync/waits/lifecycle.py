@@ -252,18 +252,9 @@ class LifecycleActions:
         if verdict.verb == "wait":
             return Advanced(verdict)
         if verdict.verb == "extend":
-            self._extend(action)
-            return Advanced(verdict)
+            return self._extend(action) or Advanced(verdict)
         if verdict.verb == "expired":
-            self.repo.update(
-                action.model_copy(update={"status": "expired", "reason": verdict.reason})
-            )
-            _log.error(
-                "lifecycle_hook_deadline_passed",
-                action_key=action.action_key,
-                instance_id=action.instance_id,
-            )
-            return Advanced(verdict, finished=True)
+            return self._expire(action, verdict.reason, verdict)
         decision: LifecycleResult = "CONTINUE" if verdict.verb == "continue" else "ABANDON"
         if decision == "ABANDON" or verdict.reason != HEALTHY_REASON:
             _log.error(
@@ -383,7 +374,24 @@ class LifecycleActions:
             cause=f"abandon {action.instance_id}",
         )
 
-    def _extend(self, action: LifecycleAction) -> None:
+    def _expire(self, action: LifecycleAction, reason: str, verdict: Verdict) -> Advanced:
+        """Auto Scaling applied the hook's default result without us. If that abandons the
+        instance, its members go too: nothing of an abandoned instance stays behind."""
+        queued: list[str] = []
+        if action.default_result == "ABANDON" and action.hook_type == "INSTANCE_LAUNCHING":
+            queued = self._remove_members(action)
+            reason += "; the default result abandons the instance: its members are removed"
+        self.repo.update(action.model_copy(update={"status": "expired", "reason": reason}))
+        _log.error(
+            "lifecycle_hook_deadline_passed",
+            action_key=action.action_key,
+            instance_id=action.instance_id,
+            default_result=action.default_result,
+        )
+        return Advanced(verdict, finished=True, queued=queued)
+
+    def _extend(self, action: LifecycleAction) -> Advanced | None:
+        """EXTEND the hook; what became of the action if it turned out decided already."""
         answer = call_back(
             self.autoscaling,
             action.scaling_group_id,
@@ -393,14 +401,10 @@ class LifecycleActions:
         )
         if answer.settled:
             # Nothing left to extend: Auto Scaling decided the action (its hook timed out).
-            self.repo.update(
-                action.model_copy(
-                    update={"status": "expired", "reason": f"extend refused; {SETTLED_REASON}"}
-                )
-            )
-            return
+            reason = f"extend refused; {SETTLED_REASON}"
+            return self._expire(action, reason, Verdict("expired", reason))
         if not answer.completed:
-            return
+            return None
         self.repo.update(
             action.model_copy(
                 update={
@@ -412,6 +416,7 @@ class LifecycleActions:
         _log.warning(
             "lifecycle_extended", action_key=action.action_key, extensions=action.extensions + 1
         )
+        return None
 
 
 def _delete(waited: WaitedMember) -> MemberChange:

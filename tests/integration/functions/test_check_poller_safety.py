@@ -15,6 +15,7 @@ from tests.integration.functions.test_member_events_scaling import (
     instance_state,
     launch,
     launch_many,
+    members_named,
 )
 
 
@@ -87,6 +88,10 @@ def test_no_callback_is_made_after_the_hooks_deadline(functions: Functions) -> N
     assert action_of(functions, instance_id).status == "expired"
     (action,) = instance_state(functions, instance_id)["actions"]
     assert [d["source"] for d in action["decisions"]] == ["timeout"]
+    # The hook's default abandoned the instance: none of its members stays behind.
+    assert [d["result"] for d in action["decisions"]] == ["ABANDON"]
+    assert members_named(functions, "pool-web", f"elbsync:as:{instance_id}") == []
+    assert members_named(functions, "pool-api", f"elbsync:as:{instance_id}") == []
 
 
 def test_overlapping_ticks_decide_each_instance_exactly_once(functions: Functions) -> None:

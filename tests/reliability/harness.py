@@ -67,6 +67,9 @@ class Crash:
     calls: int = 0
     dead: bool = False
 
+    def __str__(self) -> str:
+        return f"killed at call {self.at} ({'before' if self.before else 'after'})"
+
     def on_call(self, *, sent: bool) -> None:
         if self.dead:
             raise Killed
@@ -363,12 +366,8 @@ class Campaign:
             at, _, when = rest.partition(":")
             delivery = next(d for d in self.inbox if not d.done)
             crash = Crash(at=int(at or 0), before=when == "before")
-            self.injector.crash = crash
-            self.outcome.steps.append(f"deliver {delivery.label} killed at call {at} ({when})")
-            try:
-                self._invoke_event(delivery)
-            finally:
-                self.injector.crash = None
+            self.outcome.steps.append(f"deliver {delivery.label} {crash}")
+            self._killed(crash, lambda: self._invoke_event(delivery))
             self.outcome.remote_calls = crash.calls
         else:
             raise ValueError(f"unknown step {step!r}")
@@ -446,18 +445,9 @@ class Campaign:
         delivery = self._pick()
         if delivery is None:
             return
-        if crash:
-            self.injector.crash = Crash(at=self.rng.randint(1, 10), before=self.rng.random() < 0.5)
-            self.outcome.steps.append(
-                f"deliver {delivery.label} killed at call {self.injector.crash.at}"
-                f" ({'before' if self.injector.crash.before else 'after'})"
-            )
-        else:
-            self.outcome.steps.append(f"deliver {delivery.label}")
-        try:
-            self._invoke_event(delivery)
-        finally:
-            self.injector.crash = None
+        kill = self._random_crash(10) if crash else None
+        self.outcome.steps.append(f"deliver {delivery.label} {kill or ''}".rstrip())
+        self._killed(kill, lambda: self._invoke_event(delivery))
 
     def _deliver_two(self) -> None:
         first, second = self._pick(), self._pick()
@@ -471,13 +461,18 @@ class Campaign:
             thread.join(timeout=120)
 
     def _tick(self, *, crash: bool = False) -> None:
-        if crash:
-            self.injector.crash = Crash(at=self.rng.randint(1, 15), before=self.rng.random() < 0.5)
-            self.outcome.steps.append(f"tick killed at call {self.injector.crash.at}")
-        else:
-            self.outcome.steps.append("tick")
+        kill = self._random_crash(15) if crash else None
+        self.outcome.steps.append(f"tick {kill or ''}".rstrip())
+        self._killed(kill, self._invoke_tick)
+
+    def _random_crash(self, calls: int) -> Crash:
+        return Crash(at=self.rng.randint(1, calls), before=self.rng.random() < 0.5)
+
+    def _killed(self, crash: Crash | None, invoke: Callable[[], object]) -> None:
+        """Run one invocation, killed as ``crash`` says (or not at all)."""
+        self.injector.crash = crash
         try:
-            self._invoke_tick()
+            invoke()
         finally:
             self.injector.crash = None
 

@@ -141,13 +141,10 @@ class Idempotency:
             if result is not None:
                 return self._replay(result, digest)
             now = self.clock()
-            live = latest is not None and latest.status == "in_progress" and latest.expires_at > now
-            if live and not take_over:
-                assert latest is not None
-                retry_after_s = (latest.expires_at - now).total_seconds()
-                raise EventInProgress(event_id, retry_after_s=retry_after_s)
-            if live:
-                assert latest is not None
+            if latest is not None and latest.status == "in_progress" and latest.expires_at > now:
+                if not take_over:
+                    retry_after_s = (latest.expires_at - now).total_seconds()
+                    raise EventInProgress(event_id, retry_after_s=retry_after_s)
                 _log.warning(
                     "event_claim_taken_over",
                     event_id=event_id,

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from elbsync.errors import ConfigError, InputError
-from elbsync.inbound.deployments import ResourceId
+from elbsync.inbound.ids import ResourceId
 from elbsync.inbound.lifecycle import LifecycleNotification
 from elbsync.inbound.validation import parse
 

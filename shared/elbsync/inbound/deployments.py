@@ -11,15 +11,12 @@
 from __future__ import annotations
 
 from ipaddress import ip_address
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from elbsync.inbound.ids import ResourceId
+
 MAX_MEMBERS = 1000
-#: Cloud resource ids (pools, load balancers, subnets, listeners): they end up in URL paths
-#: and state keys, so nothing but letters, digits, ``-`` and ``_``.
-RESOURCE_ID = r"^[A-Za-z0-9_-]+$"
-ResourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=RESOURCE_ID)]
 
 
 class _Strict(BaseModel):

@@ -4,22 +4,34 @@ A binding document is JSON, read from ``ELBSYNC_BINDINGS`` or, when it outgrows 
 4 KB of variables, from an object in the state store named by ``ELBSYNC_BINDINGS_KEY``.
 A lifecycle hook's ``notification_metadata`` may name the binding to use
 (``binding=NAME``, ``{"binding": "NAME"}`` or just ``NAME``).
+
+elbsync completes only the lifecycle hooks it owns: a group may carry up to five hooks on one
+SMN topic, and another team's (log upload, backups) must run its course. A binding that lists
+``hooks`` owns exactly those hook names. One that lists none owns the hooks whose metadata names
+it or is the bare word ``elbsync``. Any other notification is not elbsync's
+(:class:`NotOurs`): it is acknowledged and ignored.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from elbsync.errors import ConfigError, InputError
 from elbsync.inbound.ids import ResourceId
-from elbsync.inbound.lifecycle import LifecycleNotification
+from elbsync.inbound.lifecycle import HOOK_NAME_PATTERN, LifecycleNotification
 from elbsync.inbound.validation import parse
 
 # Algorithms whose pools ignore member weights: draining by weight 0 does nothing there.
 WEIGHTLESS_ALGORITHMS = frozenset({"SOURCE_IP", "QUIC_CID"})
+#: Hook metadata that marks a hook as elbsync's when its binding lists no ``hooks``.
+PRODUCT_MARK = "elbsync"
+#: Auto Scaling allows at most five lifecycle hooks per group.
+MAX_HOOKS = 5
 
 
 class _Doc(BaseModel):
@@ -62,12 +74,40 @@ class Binding(_Doc):
     scaling_group_name: str | None = None
     pools: list[PoolBinding] = Field(min_length=1, max_length=20)
     health_gate: HealthGate = HealthGate()
+    hooks: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_HOOKS,
+        description=(
+            "Names of the group's lifecycle hooks elbsync completes; none: the hooks whose "
+            "notification_metadata names this binding or is the word elbsync"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _hook_names(self) -> Binding:
+        pattern = re.compile(HOOK_NAME_PATTERN)
+        bad = [name for name in self.hooks if not (0 < len(name) <= 32 and pattern.match(name))]
+        if bad:
+            raise ValueError(f"not a lifecycle hook name: {bad[0]!r}")
+        return self
+
+    def owns(self, hook_name: str, *, marked: bool) -> bool:
+        """Whether elbsync completes this hook: listed, or (none listed) ``marked`` for elbsync
+        by its metadata."""
+        return hook_name in self.hooks if self.hooks else marked
 
     @model_validator(mode="after")
     def _names_a_group(self) -> Binding:
         if not (self.scaling_group_id or self.scaling_group_name):
             raise ValueError("needs scaling_group_id or scaling_group_name")
         return self
+
+
+@dataclass(frozen=True)
+class NotOurs:
+    """A lifecycle notification for a hook elbsync does not own, and why."""
+
+    reason: str
 
 
 class BindingDocument(_Doc):
@@ -94,22 +134,44 @@ class BindingDocument(_Doc):
         except InputError as exc:
             raise ConfigError(source, f"invalid bindings: {exc.message}") from exc
 
-    def for_notification(self, note: LifecycleNotification) -> Binding:
-        """The binding a lifecycle notification asks for: by metadata name, else by group.
+    def for_notification(self, note: LifecycleNotification) -> Binding | NotOurs:
+        """The binding that owns a notification's hook, or why elbsync leaves it alone.
 
-        ``binding=NAME`` and ``{"binding": "NAME"}`` must name an existing binding; bare text
-        names one only if a binding has that name (metadata is free text for operators).
+        The metadata may name the binding (``binding=NAME`` and ``{"binding": "NAME"}`` must
+        name an existing one; bare text names one only if a binding has that name, metadata
+        being free text for operators); else the binding of the scaling group is used. Either
+        way the binding must own the hook (:meth:`Binding.owns`). A notification marked for
+        elbsync whose group no binding covers is a configuration error, not someone else's.
         """
         wanted, explicit = _binding_name(note.notification_metadata)
-        if wanted is not None:
-            for binding in self.bindings:
-                if binding.name == wanted:
-                    return binding
-            if explicit:
-                raise InputError(
-                    f"names binding {wanted!r}, which does not exist",
-                    field="notification_metadata",
-                )
+        hook = note.lifecycle_hook_name
+        named = next((b for b in self.bindings if b.name == wanted), None)
+        if wanted is not None and named is None and explicit:
+            raise InputError(
+                f"names binding {wanted!r}, which does not exist", field="notification_metadata"
+            )
+        binding = named or self._for_group(note)
+        marked = named is not None or wanted == PRODUCT_MARK
+        if binding is None:
+            group = note.scaling_group
+            problem = (
+                f"no binding for scaling group {group.scaling_group_id} "
+                f"({group.scaling_group_name or 'no name'})"
+            )
+            if marked:
+                raise InputError(problem, field="scaling_group.scaling_group_id")
+            return NotOurs(f"{problem}, and the hook's metadata does not name elbsync")
+        if binding.owns(hook, marked=marked):
+            return binding
+        if binding.hooks:
+            owned = ", ".join(binding.hooks)
+            return NotOurs(f"hook {hook} is not one of binding {binding.name}'s hooks ({owned})")
+        return NotOurs(
+            f"binding {binding.name} lists no hooks, and the metadata of hook {hook} "
+            f"names neither {PRODUCT_MARK!r} nor the binding"
+        )
+
+    def _for_group(self, note: LifecycleNotification) -> Binding | None:
         group = note.scaling_group
         for binding in self.bindings:
             if binding.scaling_group_id and binding.scaling_group_id == group.scaling_group_id:
@@ -119,11 +181,7 @@ class BindingDocument(_Doc):
             other_group = binding.scaling_group_id not in (None, group.scaling_group_id)
             if binding.scaling_group_name and same_name and not other_group:
                 return binding
-        raise InputError(
-            f"no binding for scaling group {group.scaling_group_id} "
-            f"({group.scaling_group_name or 'no name'})",
-            field="scaling_group",
-        )
+        return None
 
     def pool(self, pool_id: str) -> PoolBinding | None:
         """The first binding entry for a pool, for its load balancer and algorithm."""

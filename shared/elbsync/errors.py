@@ -65,6 +65,19 @@ class InputError(ElbsyncError):
         message = self._bounded(message, self.MAX_MESSAGE_CHARS)
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+        self.problem = message
+
+    def within(self, at: str) -> InputError:
+        """This error with its field named from ``at`` (an event's path in its envelope):
+        ``notification_metadata`` within ``record[1].smn.message`` is
+        ``record[1].smn.message.notification_metadata``. A field already under ``at`` stays."""
+        field = self.field or ""
+        if not at or field == at or field.startswith((f"{at}.", f"{at}[")):
+            return self
+        field = f"{at}.{field}" if field else at
+        moved = InputError(self.problem, field=field)
+        moved.__cause__ = self.__cause__
+        return moved
 
     @staticmethod
     def _bounded(text: str, limit: int) -> str:

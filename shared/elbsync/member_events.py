@@ -26,17 +26,24 @@ from elbsync.errors import ConfigError, InputError
 from elbsync.inbound.envelopes import LIFECYCLE_EVENT_TYPE, Inbound, Rejected, unwrap
 from elbsync.inbound.validation import parse
 from elbsync.membership import membership_for
-from elbsync.runtime import Event, Invocation, Reply
+from elbsync.runtime import Event, Invocation, Reply, printable_id
 from elbsync.state.errors import IdempotencyKeyReused
 from elbsync.state.idempotency import Idempotency, Replay
 
 if TYPE_CHECKING:
-    from elbsync.bindings import BindingDocument
+    from elbsync.bindings import Binding, BindingDocument
+    from elbsync.inbound.lifecycle import LifecycleNotification
+    from elbsync.replies import DeploymentResult, ScalingResult
 
 # The scaling and deployment flows (and their models) are imported by the events that need
 # them, so a new function instance does not pay for both.
 
 _log = structlog.get_logger("elbsync.member_events")
+#: Event statuses that make the reply's ``ok`` false.
+NOT_OK = frozenset({"rejected", "refused"})
+NOTHING_DONE = "every change the event asked for was refused, failed or not found"
+#: Members logged one by one when an event could not change them; the rest are counted.
+MAX_MEMBER_WARNINGS = 20
 
 
 class MemberEvents:
@@ -61,7 +68,7 @@ class MemberEvents:
             if isinstance(detail, dict) and isinstance(detail.get("counts"), dict):
                 members.update({str(k): int(v) for k, v in detail["counts"].items()})
         _log.info("member_events_summary", events=dict(statuses), members=dict(members))
-        ok = statuses["rejected"] == 0 and members["failed"] == 0
+        ok = not (statuses.keys() & NOT_OK) and members["failed"] == 0
         return {
             "ok": ok,
             "events": results,
@@ -69,50 +76,88 @@ class MemberEvents:
         }
 
     def one(self, item: Inbound | Rejected) -> dict[str, object]:
-        if isinstance(item, Rejected):
-            _log.warning("event_rejected", at=item.at, error=item.error.to_dict())
-            return {"at": item.at, "status": "rejected", "error": item.error.to_dict()}
-        base = {"event_id": item.event_id, "type": item.type}
+        """One event's outcome; every log line of its work carries its own id."""
+        correlation = printable_id(item.event_id)
+        bound = {"correlation_id": correlation} if correlation else {}
+        with structlog.contextvars.bound_contextvars(**bound):
+            if isinstance(item, Rejected):
+                _log.warning("event_rejected", at=item.at, error=item.error.to_dict())
+                return {"at": item.at, "status": "rejected", "error": item.error.to_dict()}
+            try:
+                return self._claimed(item)
+            except InputError as exc:
+                error = exc.within(item.at)
+                _log.warning("event_rejected", at=item.at, error=error.to_dict())
+                return {**_base(item), "status": "rejected", "error": error.to_dict()}
+
+    def _claimed(self, item: Inbound) -> dict[str, object]:
+        """The event's work under its claim (a notification for a hook elbsync does not own
+        is answered ``ignored`` first, without a claim, a record or a call)."""
+        base = _base(item)
+        note, binding, not_ours = self._owner(item)
+        if note is not None and not_ours is not None:
+            _log.info("lifecycle_hook_ignored", hook=note.lifecycle_hook_name, reason=not_ours)
+            return {**base, "status": "ignored", "reason": not_ours}
+        namespace, event_id = item.identity
         try:
             started = self.idempotency.begin(
-                source=item.source,
-                event_id=item.event_id,
+                source=namespace,
+                event_id=event_id,
                 payload=cast(JsonValue, dict(item.data)),
                 take_over=True,
             )
         except IdempotencyKeyReused as exc:
-            _log.warning("event_rejected", event_id=item.event_id, error=exc.to_dict())
-            return {**base, "status": "rejected", "error": exc.to_dict()}
+            _log.warning("event_rejected", at=item.id_field, error=exc.to_dict())
+            return {**base, "status": "rejected", "at": item.id_field, "error": exc.to_dict()}
         if isinstance(started, Replay):
-            _log.info("event_replayed", event_id=item.event_id)
+            _log.info("event_replayed")
             return {**base, **started.reply, "replayed": True}
         try:
-            reply = self._work(item, started.key)
+            if note is not None and binding is not None:
+                reply = self._lifecycle(note, binding)
+            else:
+                reply = self._deployment(item, started.key)
         except InputError as exc:
-            reply = {"status": "rejected", "error": exc.to_dict()}
+            error = exc.within(item.at)
+            _log.warning("event_rejected", at=item.at, error=error.to_dict())
+            reply = {"status": "rejected", "error": error.to_dict()}
         except BaseException:
             self.idempotency.release(started)
             raise
         if reply.get("status") == "queued":
-            _log.info("event_queued", event_id=item.event_id)
+            _log.info("event_queued")
             self.idempotency.defer(started, cast(dict[str, JsonValue], reply))
             return {**base, **reply}
         stored = self.idempotency.complete(started, cast(dict[str, JsonValue], reply))
         return {**base, **stored}
 
-    def _work(self, item: Inbound, key: str) -> dict[str, object]:
-        if item.type == LIFECYCLE_EVENT_TYPE:
-            from elbsync.inbound.lifecycle import LifecycleNotification
-            from elbsync.scaling import Scaling
+    def _owner(
+        self, item: Inbound
+    ) -> tuple[LifecycleNotification | None, Binding | None, str | None]:
+        """A lifecycle notification, the binding that owns its hook, or why none does."""
+        if item.type != LIFECYCLE_EVENT_TYPE:
+            return None, None, None
+        from elbsync.bindings import NotOurs
+        from elbsync.inbound.lifecycle import LifecycleNotification
 
-            note = parse(LifecycleNotification, item.data, at=item.at)
-            document = self.bindings(required=True)
-            assert document is not None
-            binding = document.for_notification(note)
-            scaling = Scaling(self.membership, self.invocation.autoscaling(), self.invocation.ecs())
-            done = scaling.handle(note, binding)
-            status = "queued" if done.queued else "applied"
-            return {"status": status, "binding": binding.name, "result": done.reply()}
+        note = parse(LifecycleNotification, item.data, at=item.at)
+        document = self.bindings(required=True)
+        assert document is not None
+        owner = document.for_notification(note)
+        if isinstance(owner, NotOurs):
+            return note, None, owner.reason
+        return note, owner, None
+
+    def _lifecycle(self, note: LifecycleNotification, binding: Binding) -> dict[str, object]:
+        from elbsync.scaling import Scaling
+
+        scaling = Scaling(self.membership, self.invocation.autoscaling(), self.invocation.ecs())
+        done = scaling.handle(note, binding)
+        _warn_undone(done)
+        status = "queued" if done.queued else "applied"
+        return {"status": status, "binding": binding.name, "result": done.reply()}
+
+    def _deployment(self, item: Inbound, key: str) -> dict[str, object]:
         from elbsync.deployment import Deployment, DeploymentEvent
         from elbsync.inbound.deployments import DEPLOYMENT_TYPES
         from elbsync.replies import DryRunResult
@@ -128,7 +173,37 @@ class MemberEvents:
         result = deployment.handle(event, cause=f"{item.type} {item.event_id}", key=key)
         if isinstance(result, DryRunResult):
             return {"status": "planned", "result": result.reply()}
-        return {"status": "queued" if result.queued else "applied", "result": result.reply()}
+        _warn_undone(result)
+        if result.queued:
+            return {"status": "queued", "result": result.reply()}
+        if result.nothing_done:
+            return {"status": "refused", "reason": NOTHING_DONE, "result": result.reply()}
+        return {"status": "applied", "result": result.reply()}
+
+
+def _base(item: Inbound) -> dict[str, object]:
+    base: dict[str, object] = {"event_id": item.event_id, "type": item.type}
+    if item.origin:
+        base["source"] = item.origin
+    return base
+
+
+def _warn_undone(result: ScalingResult | DeploymentResult) -> None:
+    """A warning per member not changed as asked (the first few; then how many more)."""
+    undone = result.undone
+    for row in undone[:MAX_MEMBER_WARNINGS]:
+        _log.warning(
+            f"member_{row.result}",
+            pool_id=row.pool_id,
+            address=row.address,
+            protocol_port=row.protocol_port,
+            member_id=row.member_id,
+            reason=row.reason,
+            error=row.error,
+        )
+    if len(undone) > MAX_MEMBER_WARNINGS:
+        more = len(undone) - MAX_MEMBER_WARNINGS
+        _log.warning("members_undone", shown=MAX_MEMBER_WARNINGS, more=more)
 
 
 def load_bindings(invocation: Invocation, *, required: bool) -> BindingDocument | None:

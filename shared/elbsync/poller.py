@@ -24,8 +24,8 @@ import structlog
 
 from elbsync.autoscaling import AutoScalingClient
 from elbsync.deadline import Deadline
-from elbsync.errors import ElbsyncError, InputError
-from elbsync.inbound.limits import load_json
+from elbsync.errors import ElbsyncError
+from elbsync.inbound.timer import timer_options
 from elbsync.membership import Membership, membership_for
 from elbsync.state.errors import StateError, TransitionRefused
 from elbsync.state.records import CheckJob, Drain, LifecycleAction, WaitingRecord, WriteIntent
@@ -342,25 +342,11 @@ class Poller:
         return done, queued
 
 
-def timer_options(event: object) -> dict[str, object]:
-    """Options a TIMER trigger may carry as JSON text in ``user_event``: ``{"expire": true}``.
-
-    Whatever the event, only :class:`InputError` leaves here: the text is decoded under the
-    event limits (:func:`~elbsync.inbound.limits.load_json`), so no nesting, number or
-    character in it can crash the tick.
-    """
-    if not isinstance(event, Mapping):
-        raise InputError("must be a JSON object (a TIMER trigger event)", field="(event)")
-    text = event.get("user_event")
-    if not isinstance(text, str) or not text.strip().startswith("{"):
-        return {}
-    options = load_json(text, at="user_event")
-    return options if isinstance(options, dict) else {}
-
-
 def handle(invocation: Invocation, event: Mapping[str, object]) -> dict[str, object]:
     """The work of the check_poller function: one tick."""
     options = timer_options(event)
+    if options.warnings:
+        _log.warning("timer_options_ignored", problems=options.warnings)
     poller = Poller(
         membership=membership_for(invocation),
         autoscaling=invocation.autoscaling(),
@@ -369,4 +355,7 @@ def handle(invocation: Invocation, event: Mapping[str, object]) -> dict[str, obj
         concurrency=invocation.settings.poll_concurrency,
     )
     hourly = invocation.clock().minute == 0
-    return poller.tick(expire=bool(options.get("expire")) or hourly)
+    summary = poller.tick(expire=options.expire or hourly)
+    if options.warnings:
+        summary["warnings"] = options.warnings
+    return summary

@@ -37,6 +37,10 @@ class MemberRow(_Reply):
         return data
 
 
+#: Results that mean a named member was not changed as asked (each is logged as a warning).
+UNDONE = frozenset({"refused", "failed", "not_found"})
+
+
 def counts(rows: Sequence[MemberRow]) -> dict[str, int]:
     return dict(sorted(Counter(row.result for row in rows).items()))
 
@@ -57,11 +61,24 @@ class _MemberReply(_Reply):
     named: tuple[MemberRow, ...] = ()
     check_jobs: tuple[str, ...] | None = None
 
+    @property
+    def rows(self) -> tuple[MemberRow, ...]:
+        return (*self.members, *self.named)
+
+    @property
+    def undone(self) -> list[MemberRow]:
+        """Members the event asked to change that were refused, failed or not found."""
+        return [row for row in self.rows if row.result in UNDONE]
+
+    @property
+    def nothing_done(self) -> bool:
+        """The event asked for changes and not one of them was made."""
+        asked = [row for row in self.rows if row.result != "unchanged"]
+        return bool(asked) and all(row.result in UNDONE for row in asked)
+
     def _members(self) -> dict[str, object]:
-        data: dict[str, object] = {
-            "members": [row.reply() for row in (*self.members, *self.named)],
-            "counts": counts(self.members),
-        }
+        rows = self.rows
+        data: dict[str, object] = {"members": [row.reply() for row in rows], "counts": counts(rows)}
         if self.check_jobs is not None:
             data["check_jobs"] = list(self.check_jobs)
         return data

@@ -175,18 +175,22 @@ def correlation_id(event: object, fallback: str) -> str:
     """
     if isinstance(event, Mapping):
         for candidate in _id_candidates(event):
-            usable = _printable_id(candidate)
+            usable = printable_id(candidate)
             if usable:
                 return usable
     return fallback
 
 
 def _id_candidates(event: Mapping[object, object]) -> Iterator[object]:
+    """An envelope of several events has no one id: each event's work binds its own."""
     records = event.get("record")
-    if isinstance(records, list) and records and isinstance(records[0], Mapping):
+    if isinstance(records, list) and len(records) == 1 and isinstance(records[0], Mapping):
         smn = records[0].get("smn")
         if isinstance(smn, Mapping):
             yield smn.get("message_id")
+    events = event.get("events")
+    if isinstance(events, list) and len(events) == 1 and isinstance(events[0], Mapping):
+        yield events[0].get("id")
     if isinstance(event.get("specversion"), str):
         yield event.get("id")
     headers = event.get("headers")
@@ -194,7 +198,8 @@ def _id_candidates(event: Mapping[object, object]) -> Iterator[object]:
         yield from (headers.get(name) for name in _ID_HEADERS)
 
 
-def _printable_id(value: object) -> str | None:
+def printable_id(value: object) -> str | None:
+    """``value`` as an id fit for a log line (bounded, printable), or ``None``."""
     if not isinstance(value, str):
         return None
     return "".join(c for c in value[:MAX_CORRELATION_ID_CHARS] if c.isprintable()) or None

@@ -182,7 +182,11 @@ class Scaling:
                 instance_id=instance.instance_id,
                 address=address,
                 lifecycle=self._callback(
-                    ref.scaling_group_id, ref.action_key, "CONTINUE", instance.instance_id
+                    ref.scaling_group_id,
+                    ref.action_key,
+                    "CONTINUE",
+                    instance.instance_id,
+                    note.lifecycle_hook_name,
                 ),
             )
         drain = self.drains.start(
@@ -251,7 +255,10 @@ class Scaling:
             _log.warning("hook_deadline_unknown", error=exc.to_dict())
             hanging = []
         for item in hanging:
-            if item.lifecycle_action_key in (None, note.lifecycle_action_key) and item.timeout:
+            ours = item.lifecycle_action_key in (None, note.lifecycle_action_key) and (
+                item.lifecycle_hook_name in (None, note.lifecycle_hook_name)
+            )
+            if ours and item.timeout:
                 parsed = _parse_time(item.timeout)
                 if parsed is not None:
                     return parsed, "CONTINUE" if item.default_result == "CONTINUE" else "ABANDON"
@@ -263,9 +270,15 @@ class Scaling:
         action_key: str,
         result: LifecycleResult,
         instance_id: str,
+        hook_name: str,
     ) -> LifecycleStatus:
         answer = call_back(
-            self.autoscaling, scaling_group_id, action_key, result, instance_id=instance_id
+            self.autoscaling,
+            scaling_group_id,
+            action_key,
+            result,
+            instance_id=instance_id,
+            hook_name=hook_name,
         )
         if not answer.completed and answer.error is not None:
             error = answer.error.to_json()

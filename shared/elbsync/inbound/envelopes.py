@@ -4,6 +4,11 @@
 against its published schema. An unknown shape is refused with a message that names the shapes
 accepted. The event itself was held to :mod:`elbsync.inbound.limits` before it got here; the SMN
 message inside it is JSON text, decoded under the same limits.
+
+Each item carries its identity (:attr:`Inbound.identity`): an SMN message is named by its
+``message_id``; a CloudEvent by its ``source`` and ``id`` together, as the CloudEvents
+specification defines, whichever envelope brought it. Envelope fields elbsync never reads are
+not checked at all, so a producer's extra attribute cannot cost it an event.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from elbsync.inbound.limits import MAX_ENVELOPE_EVENTS, excerpt, load_json
 from elbsync.inbound.validation import check
 
 Source = Literal["smn", "eventgrid", "direct"]
+#: The namespace of the identity of a CloudEvent: the same for every envelope that carries it.
+CLOUDEVENT_NAMESPACE = "cloudevent"
 
 EXPECTED = (
     'expected an SMN trigger event {"record": [...]}, an EventGrid event {"events": [...]}, '
@@ -30,21 +37,44 @@ SMN_SCHEMA = "smn-record.schema.json"
 
 @dataclass(frozen=True)
 class Inbound:
-    """One event out of an envelope, with the path it came from (for error messages)."""
+    """One event out of an envelope, with the path it came from (for error messages).
+
+    ``at`` is the path of the event's payload (``record[1].smn.message``, ``events[0].data``),
+    ``origin`` a CloudEvent's ``source`` (empty for SMN).
+    """
 
     event_id: str
     type: str
     data: Mapping[str, object]
     source: Source
     at: str
+    origin: str = ""
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """``(namespace, id)`` naming the event once, however often it is delivered."""
+        if self.source == "smn":
+            return ("smn", self.event_id)
+        return (f"{CLOUDEVENT_NAMESPACE}:{self.origin}", self.event_id)
+
+    @property
+    def id_field(self) -> str:
+        """The path of the field holding the event's id, for a refusal about the id."""
+        if self.source == "smn":
+            return self.at.removesuffix(".message") + ".message_id"
+        return _within(self.at.removesuffix("data").rstrip("."), "id")
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """An event of the envelope that could not be read: the others still run."""
+    """An event of the envelope that could not be read: the others still run.
+
+    ``event_id`` is its id if it had a readable one (for the log lines), else ``None``.
+    """
 
     at: str
     error: InputError
+    event_id: object = None
 
 
 def unwrap(event: object) -> list[Inbound | Rejected]:
@@ -56,7 +86,7 @@ def unwrap(event: object) -> list[Inbound | Rejected]:
             raise InputError("must be a non-empty list of SMN records", field="record")
         _not_too_many(records, "record")
         return [
-            _guard(f"record[{i}]", partial(_smn, f"record[{i}]", item))
+            _guard(f"record[{i}]", partial(_smn, f"record[{i}]", item), _smn_id(item))
             for i, item in enumerate(records)
         ]
     if "events" in event:
@@ -65,12 +95,16 @@ def unwrap(event: object) -> list[Inbound | Rejected]:
             raise InputError("must be a non-empty list of CloudEvents", field="events")
         _not_too_many(events, "events")
         return [
-            _guard(f"events[{i}]", partial(_cloudevent, f"events[{i}]", item, "eventgrid"))
+            _guard(
+                f"events[{i}]",
+                partial(_cloudevent, f"events[{i}]", item, "eventgrid"),
+                _cloudevent_id(item),
+            )
             for i, item in enumerate(events)
         ]
     if "specversion" in event:
         source: Source = "eventgrid" if str(event.get("source", "")).startswith("HC.") else "direct"
-        return [_guard("", partial(_cloudevent, "", event, source))]
+        return [_guard("", partial(_cloudevent, "", event, source), _cloudevent_id(event))]
     raise InputError(EXPECTED, field="(event)")
 
 
@@ -79,11 +113,20 @@ def _not_too_many(items: list[object], at: str) -> None:
         raise InputError(f"holds {len(items)} events; at most {MAX_ENVELOPE_EVENTS}", field=at)
 
 
-def _guard(at: str, read: Callable[[], Inbound]) -> Inbound | Rejected:
+def _guard(at: str, read: Callable[[], Inbound], event_id: object) -> Inbound | Rejected:
     try:
         return read()
     except InputError as exc:
-        return Rejected(at=at or "(event)", error=exc)
+        return Rejected(at=at or "(event)", error=exc, event_id=event_id)
+
+
+def _smn_id(record: object) -> object:
+    smn = record.get("smn") if isinstance(record, Mapping) else None
+    return smn.get("message_id") if isinstance(smn, Mapping) else None
+
+
+def _cloudevent_id(event: object) -> object:
+    return event.get("id") if isinstance(event, Mapping) else None
 
 
 def _smn(at: str, record: object) -> Inbound:
@@ -116,13 +159,24 @@ def _cloudevent(at: str, event: object, source: Source) -> Inbound:
     check(event, CLOUDEVENT_SCHEMA, at=at)
     assert isinstance(event, Mapping)
     kind = str(event["type"])
-    type_at = f"{at}.type" if at else "type"
+    type_at = _within(at, "type")
     if kind not in DEPLOYMENT_TYPES:
         known = ", ".join(sorted(DEPLOYMENT_TYPES))
         problem = f"unknown event type {excerpt(kind)}; expected one of {known}"
         raise InputError(problem, field=type_at)
-    data_at = f"{at}.data" if at else "data"
+    data_at = _within(at, "data")
     data = event["data"]
     check(data, DEPLOYMENT_TYPES[kind][1], at=data_at)
     assert isinstance(data, Mapping)
-    return Inbound(event_id=str(event["id"]), type=kind, data=data, source=source, at=data_at)
+    return Inbound(
+        event_id=str(event["id"]),
+        type=kind,
+        data=data,
+        source=source,
+        at=data_at,
+        origin=str(event["source"]),
+    )
+
+
+def _within(at: str, name: str) -> str:
+    return f"{at}.{name}" if at else name

@@ -164,6 +164,7 @@ class Drains:
                 ref.action_key,
                 ref.result,
                 instance_id=ref.instance_id,
+                hook_name=ref.hook_name,
             )
             settled = answer.settled
             if settled:

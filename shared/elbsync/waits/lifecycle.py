@@ -19,7 +19,7 @@ from typing import Literal
 
 import structlog
 
-from elbsync.autoscaling import AutoScalingClient, LifecycleResult
+from elbsync.autoscaling import AutoScalingClient, HangingInstance, LifecycleResult
 from elbsync.elb import ElbClient, Member
 from elbsync.errors import ApiError, is_transient
 from elbsync.state.records import (
@@ -116,6 +116,7 @@ def call_back(
     result: LifecycleResult,
     *,
     instance_id: str | None = None,
+    hook_name: str | None = None,
 ) -> Callback:
     """Complete (or extend) a lifecycle action: the one place elbsync calls Auto Scaling back.
 
@@ -127,7 +128,7 @@ def call_back(
     except ApiError as exc:
         if is_transient(exc):
             raise
-        if not still_hanging(autoscaling, scaling_group_id, action_key, instance_id):
+        if not still_hanging(autoscaling, scaling_group_id, action_key, instance_id, hook_name):
             _log.warning(
                 "lifecycle_callback_settled",
                 action_key=action_key,
@@ -153,11 +154,13 @@ def still_hanging(
     scaling_group_id: str,
     action_key: str,
     instance_id: str | None,
+    hook_name: str | None = None,
 ) -> bool:
     """Whether Auto Scaling still holds the action, by its hanging-instance list.
 
-    A group Auto Scaling refuses to list (it no longer exists, say) holds nothing; a transient
-    failure raises.
+    An entry without an action key is matched by instance and hook: another team's hook on the
+    same instance may still hang after ours is decided. A group Auto Scaling refuses to list
+    (it no longer exists, say) holds nothing; a transient failure raises.
     """
     try:
         hanging = autoscaling.list_hanging_instances(scaling_group_id, instance_id=instance_id)
@@ -165,11 +168,18 @@ def still_hanging(
         if is_transient(exc):
             raise
         return False
-    return any(
-        item.lifecycle_action_key == action_key
-        or (item.lifecycle_action_key is None and item.instance_id == instance_id)
-        for item in hanging
+    return any(_holds(item, action_key, instance_id, hook_name) for item in hanging)
+
+
+def _holds(
+    item: HangingInstance, action_key: str, instance_id: str | None, hook_name: str | None
+) -> bool:
+    if item.lifecycle_action_key is not None:
+        return item.lifecycle_action_key == action_key
+    same_hook = None in (hook_name, item.lifecycle_hook_name) or (
+        item.lifecycle_hook_name == hook_name
     )
+    return item.instance_id == instance_id and same_hook
 
 
 @dataclass
@@ -338,6 +348,7 @@ class LifecycleActions:
             action.action_key,
             decision,
             instance_id=action.instance_id,
+            hook_name=action.hook_name,
         )
         if not answer.completed:
             reason = f"{verdict.reason}; refused: {answer.error}"
@@ -398,6 +409,7 @@ class LifecycleActions:
             action.action_key,
             "EXTEND",
             instance_id=action.instance_id,
+            hook_name=action.hook_name,
         )
         if answer.settled:
             # Nothing left to extend: Auto Scaling decided the action (its hook timed out).

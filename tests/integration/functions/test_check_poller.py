@@ -7,6 +7,7 @@ from typing import Any
 
 from elbsync.state.records import CheckJob, Drain, LifecycleAction
 
+from tests.events import load_event
 from tests.integration.functions.conftest import Functions, bindings_for
 from tests.integration.functions.test_member_events_scaling import (
     decisions,
@@ -206,3 +207,21 @@ def test_too_little_time_makes_partial_progress_and_the_next_tick_finishes(
     }
     for instance_id in instances:
         assert decisions(functions, instance_id, "INSTANCE_LAUNCHING") == ["CONTINUE"]
+
+
+def test_a_bad_timer_configuration_is_reported_and_the_tick_still_decides(
+    functions: Functions,
+) -> None:
+    (instance_id,), event = launch(functions)
+    functions.invoke("member_events", event)
+    functions.travel(15)
+    typo = load_event("check_poller/timer_typo_option")["user_event"]
+
+    broken = functions.tick(user_event="expire=true")
+    reply = functions.tick(user_event=typo)
+
+    assert [w["field"] for w in broken["warnings"]] == ["user_event"]
+    assert [w["field"] for w in reply["warnings"]] == ["user_event.expiry"]
+    assert broken["decided"]["CONTINUE"] + reply["decided"]["CONTINUE"] == 1
+    assert decisions(functions, instance_id, "INSTANCE_LAUNCHING") == ["CONTINUE"]
+    assert "warnings" not in functions.tick()

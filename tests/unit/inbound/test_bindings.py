@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from elbsync.bindings import Binding, BindingDocument
+from elbsync.bindings import Binding, BindingDocument, NotOurs
 from elbsync.errors import ConfigError, InputError
 from elbsync.inbound.lifecycle import LifecycleNotification
 
@@ -68,8 +68,20 @@ def launch(metadata: str | None = "elbsync", **group: str | None) -> LifecycleNo
 
 
 def chosen(doc: BindingDocument, note: LifecycleNotification) -> str:
-    binding: Binding = doc.for_notification(note)
+    binding = doc.for_notification(note)
+    assert isinstance(binding, Binding), binding
     return binding.name
+
+
+def ignored(doc: BindingDocument, note: LifecycleNotification) -> str:
+    verdict = doc.for_notification(note)
+    assert isinstance(verdict, NotOurs), verdict
+    return verdict.reason
+
+
+def owning(binding: dict[str, Any], *hooks: str) -> dict[str, Any]:
+    """``binding`` owning exactly these hooks by name."""
+    return {**binding, "hooks": list(hooks)}
 
 
 @pytest.mark.parametrize(
@@ -115,24 +127,62 @@ def test_metadata_that_names_no_binding_falls_back_to_the_group_id_first(
     metadata: str | None,
 ) -> None:
     # BY_NAME matches asg-web by name and comes first; the id match still wins.
-    doc = document(BY_NAME, BY_ID)
+    doc = document(owning(BY_NAME, "elbsync-launch"), owning(BY_ID, "elbsync-launch"))
 
     assert chosen(doc, launch(metadata)) == "elbsync"
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [None, "", "team=web", '{"owner": "ops"}', "log-upload", "elbsync-not"],
+)
+def test_a_hook_not_marked_for_elbsync_is_not_ours_when_its_binding_lists_no_hooks(
+    metadata: str | None,
+) -> None:
+    doc = document(BY_NAME, {**BY_ID, "name": "web"})
+
+    reason = ignored(doc, launch(metadata))
+
+    assert "binding web lists no hooks" in reason
+    assert "elbsync-launch" in reason
+
+
+def test_a_binding_that_lists_hooks_owns_only_those() -> None:
+    doc = document(owning(BY_ID, "elbsync-launch", "elbsync-terminate"))
+
+    assert chosen(doc, launch(None)) == "elbsync"
+    note = launch("elbsync").model_copy(update={"lifecycle_hook_name": "log-upload"})
+    assert "hook log-upload is not one of binding elbsync's hooks" in ignored(doc, note)
+
+
+def test_metadata_naming_a_binding_does_not_override_the_hooks_it_lists() -> None:
+    doc = document(owning(BY_NAME, "blue-launch"), BY_ID)
+
+    assert "not one of binding blue's hooks (blue-launch)" in ignored(doc, launch("binding=blue"))
 
 
 def test_without_a_group_id_match_the_group_name_decides() -> None:
     doc = document(ELSEWHERE, BY_NAME)
 
-    assert chosen(doc, launch(None)) == "blue"
+    assert chosen(doc, launch("elbsync")) == "blue"
 
 
-def test_a_binding_for_another_group_is_never_chosen() -> None:
+def test_another_groups_hook_is_not_ours() -> None:
+    doc = document(ELSEWHERE)
+
+    reason = ignored(doc, launch(None))
+
+    assert GROUP_ID in reason
+    assert "asg-web" in reason
+
+
+def test_a_hook_marked_for_elbsync_on_a_group_no_binding_covers_is_refused() -> None:
     doc = document(ELSEWHERE)
 
     with pytest.raises(InputError) as caught:
-        doc.for_notification(launch(None))
+        doc.for_notification(launch("elbsync"))
 
-    assert caught.value.field == "scaling_group"
+    assert caught.value.field == "scaling_group.scaling_group_id"
     assert GROUP_ID in caught.value.message
     assert "asg-web" in caught.value.message
 
@@ -141,7 +191,14 @@ def test_a_group_without_a_name_is_reported_as_such() -> None:
     doc = document(ELSEWHERE)
 
     with pytest.raises(InputError, match="no name"):
-        doc.for_notification(launch(None, scaling_group_name=None))
+        doc.for_notification(launch("elbsync", scaling_group_name=None))
+
+
+@pytest.mark.parametrize("hooks", [["bad name"], [""], ["x" * 33], ["a", "b", "c", "d", "e", "f"]])
+def test_hook_names_in_a_binding_follow_auto_scalings_rules(hooks: list[str]) -> None:
+    error = config_error(json.dumps({"bindings": [{**BY_ID, "hooks": hooks}]}))
+
+    assert "bindings[0]" in error.message
 
 
 def test_metadata_naming_an_unknown_binding_is_refused_not_guessed() -> None:
@@ -158,8 +215,9 @@ def test_an_empty_document_binds_nothing() -> None:
     doc = BindingDocument.from_json("{}", source=SOURCE)
 
     assert doc.bindings == []
+    assert "no binding for scaling group" in ignored(doc, launch(None))
     with pytest.raises(InputError):
-        doc.for_notification(launch(None))
+        doc.for_notification(launch("elbsync"))
 
 
 def test_duplicate_binding_names_are_refused_naming_the_variable_and_the_name() -> None:
@@ -308,6 +366,7 @@ def test_a_name_match_never_picks_a_binding_pinned_to_another_group() -> None:
             "lifecycle_action_key": "key",
             "scaling_instance": {"instance_id": "i-1"},
             "scaling_group": {"scaling_group_id": "group-b", "scaling_group_name": "web"},
+            "notification_metadata": "elbsync",
         }
     )
 

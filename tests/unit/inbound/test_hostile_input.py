@@ -39,7 +39,7 @@ from elbsync.inbound.limits import (
 )
 from elbsync.inbound.validation import check
 from elbsync.logs import configure
-from elbsync.poller import timer_options
+from elbsync.inbound.timer import TimerOptions, timer_options
 from elbsync.settings import Settings
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.idempotency import idempotency_key, payload_hash
@@ -178,6 +178,7 @@ def error_fields(function: str, reply: dict[str, Any]) -> list[str | None]:
     for item in body.get("events", []):
         if isinstance(item.get("error"), dict):
             found.append(item["error"].get("field"))
+    found += [warning.get("field") for warning in body.get("warnings", [])]
     return found
 
 
@@ -344,10 +345,12 @@ def test_a_poison_inside_the_smn_message_is_refused_at_the_message(
 def test_timer_options_raise_nothing_but_input_error(event: object) -> None:
     for candidate in (event, {"user_event": json.dumps(event)}, {"user_event": f"{{{event}"}):
         outcome = _options_or_refusal(candidate)
-        assert isinstance(outcome, dict) or outcome.field
+        assert isinstance(outcome, TimerOptions) or outcome.field
+        if isinstance(outcome, TimerOptions):
+            assert len(json.dumps(outcome.warnings)) < 2_000
 
 
-def _options_or_refusal(event: object) -> dict[str, object] | InputError:
+def _options_or_refusal(event: object) -> TimerOptions | InputError:
     try:
         return timer_options(event)
     except InputError as exc:
@@ -356,12 +359,12 @@ def _options_or_refusal(event: object) -> dict[str, object] | InputError:
 
 @HOSTILE
 @given(value=text_poisons)
-def test_timer_options_refuse_a_poisoned_user_event(value: object) -> None:
-    with pytest.raises(InputError) as caught:
-        timer_options({"user_event": json.dumps({"expire": value})})
+def test_a_poisoned_user_event_is_a_warning_and_sets_no_option(value: object) -> None:
+    options = timer_options({"user_event": json.dumps({"expire": value})})
 
-    assert caught.value.field is not None
-    assert caught.value.field.startswith("user_event")
+    assert options.expire is False
+    (warning,) = options.warnings
+    assert str(warning["field"]).startswith("user_event")
 
 
 # --- explicit cases --------------------------------------------------------------------------
@@ -560,7 +563,6 @@ def _big_fields() -> list[Any]:
         pytest.param("member_events", data(**{big: 1}), id="unknown-field"),
         pytest.param("member_events", data(members=[big]), id="member"),
         pytest.param("member_events", cloudevent(extra="y" * 2 * MEGABYTE), id="over-the-limit"),
-        pytest.param("check_poller", {"user_event": "{" + big}, id="timer-user-event"),
         pytest.param("check_poller", {"user_event": "y" * 2 * MEGABYTE}, id="timer-too-big"),
         pytest.param("http_api", {"httpMethod": "POST", "body": "z" * 7 * MEGABYTE}, id="http"),
         pytest.param("http_api", {"headers": {big: big}}, id="http-header"),
@@ -577,6 +579,14 @@ def test_a_megabyte_field_gives_a_small_reply_and_small_log_lines(
     assert_small_and_encodable(world, reply)
     assert world.log_lines()
     assert world.calls == []
+
+
+def test_a_megabyte_timer_option_is_a_small_warning_and_the_tick_still_runs(world: World) -> None:
+    reply = world.invoke("check_poller", {"user_event": "{" + "x" * MEGABYTE})
+
+    assert error_fields("check_poller", reply) == ["user_event"]
+    assert_small_and_encodable(world, reply)
+    assert "list v1/pending/write-queue/" in world.calls
 
 
 def test_too_many_events_in_one_envelope_are_refused_as_a_whole(world: World) -> None:

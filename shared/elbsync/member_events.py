@@ -1,16 +1,19 @@
 """member_events: every event of a trigger envelope becomes member changes, exactly once.
 
-Each event is claimed by its id (SMN message id or CloudEvent id) and payload hash before any
-change. A delivery that finds the event claimed by an invocation still in progress takes the
-claim over: that invocation may have crashed, and the work is idempotent (its records have ids
-derived from the event), so a redelivery never waits for a claim to run out and is never
-answered with anything that stops the platform delivering before the work is done or recorded.
+Each event is claimed by its identity (an SMN message id; a CloudEvent's source and id) and
+payload hash before any change. A lifecycle notification for a hook elbsync does not own is
+answered ``ignored`` before that: no claim, no record, no call. A delivery that finds the event
+claimed by an invocation still in progress takes the claim over: that invocation may have
+crashed, and the work is idempotent (its records have ids derived from the event), so a
+redelivery never waits for a claim to run out and is never answered with anything that stops
+the platform delivering before the work is done or recorded.
 Its member changes go through the write path; once they are applied its reply is stored, and a
 redelivered event changes nothing and gets that reply. An event whose changes are still queued
 (another invocation holds the balancer's lease, or ELB was busy or slow) is answered ``queued``:
 its work is recorded and the poller finishes it, and a redelivery finds the recorded work and
-replies with what became of it. A malformed event is rejected with the path of the bad field;
-the others still run. A failure that is not the event's fault releases the claim and fails the
+replies with what became of it. A malformed event is rejected with the full path of the bad field
+(from the envelope down); the others still run. Every log line of an event's work carries the
+event's own id. A failure that is not the event's fault releases the claim and fails the
 invocation, so the platform delivers the event again.
 """
 

@@ -220,7 +220,8 @@ class Scaling:
             interfaces = self.ecs.interfaces(instance.instance_id)
         except NotFoundError as exc:
             raise InputError(
-                f"instance {instance.instance_id} does not exist in ECS", field="scaling_instance"
+                f"instance {instance.instance_id} does not exist in ECS",
+                field="scaling_instance.instance_id",
             ) from exc
         for interface in interfaces:
             ip = interface.ipv4()
@@ -230,7 +231,7 @@ class Scaling:
                 return Located(ip.ip_address, ip.subnet_id)
         raise InputError(
             f"instance {instance.instance_id} has no IPv4 interface to add to the pools",
-            field="scaling_instance",
+            field="scaling_instance.instance_id",
         )
 
     def _address_or_none(self, instance_id: str) -> str | None:

@@ -319,3 +319,145 @@ def test_a_rejection_reply_names_the_field_without_a_stack_trace() -> None:
         "message": "record[0].smn.message.scaling_instance.instance_id: is required",
         "field": "record[0].smn.message.scaling_instance.instance_id",
     }
+
+
+# --- identity --------------------------------------------------------------------------------
+
+
+def identities(name: str) -> list[tuple[str, str]]:
+    return [item.identity for item in unwrap(load_event(name)) if isinstance(item, Inbound)]
+
+
+def test_a_cloudevent_is_named_by_its_source_and_id_whatever_carries_it() -> None:
+    bare = identities("member_events/cloudevent_register")
+    wrapped = identities("member_events/eventgrid_wraps_cloudevent_register")
+    elsewhere = identities("member_events/cloudevent_register_same_id_other_source")
+
+    assert bare == wrapped == [("cloudevent:deploy-pipeline/web-release", f"{CE}02")]
+    assert elsewhere == [("cloudevent:deploy-pipeline/static-hotfix", f"{CE}02")]
+
+
+def test_a_cloud_service_source_does_not_change_a_cloudevents_identity() -> None:
+    event = load_event("member_events/cloudevent_register")
+    event["source"] = "HC.EG"
+
+    (bare,) = unwrap(event)
+    (wrapped,) = unwrap({"events": [event]})
+
+    assert isinstance(bare, Inbound)
+    assert isinstance(wrapped, Inbound)
+    assert bare.identity == wrapped.identity == ("cloudevent:HC.EG", f"{CE}02")
+
+
+def test_an_smn_record_is_named_by_its_message_id() -> None:
+    assert identities("member_events/smn_two_records") == [
+        ("smn", "12733c7520c245a8a2e4ab0e383b27cf"),
+        ("smn", "db76add100ea4d768b551f01708d2d35"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "fields"),
+    [
+        ("member_events/smn_two_records", ["record[0].smn.message_id", "record[1].smn.message_id"]),
+        ("member_events/eventgrid_two_events", ["events[0].id", "events[1].id"]),
+        ("member_events/cloudevent_register", ["id"]),
+    ],
+)
+def test_each_event_knows_where_its_id_is(name: str, fields: list[str]) -> None:
+    items = [item for item in unwrap(load_event(name)) if isinstance(item, Inbound)]
+
+    assert [item.id_field for item in items] == fields
+
+
+# --- fields elbsync does not read ------------------------------------------------------------
+
+ANY_VALUES = [None, 0, -1.5, True, "", "text", [], [1, "a"], {}, {"nested": {"deep": [None]}}]
+
+
+@pytest.mark.parametrize("value", ANY_VALUES, ids=repr)
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("record", "event_version"),
+        ("record", "event_source"),
+        ("record", "event_subscription_urn"),
+        ("smn", "message_attributes"),
+        ("smn", "topic_urn"),
+        ("smn", "timestamp"),
+        ("smn", "type"),
+        ("smn", "subject"),
+        ("message", "tenant_id"),
+        ("scaling_instance", "instance_name"),
+        ("scaling_group", "scaling_config_id"),
+        ("scaling_group", "scaling_config_name"),
+        ("message", "an_extension"),
+    ],
+    ids="-".join,
+)
+def test_an_smn_field_elbsync_does_not_read_may_hold_any_value(
+    where: tuple[str, str], value: object
+) -> None:
+    event = load_event("member_events/smn_launching")
+    record = event["record"][0]
+    message = json.loads(record["smn"]["message"])
+    place, name = where
+    target = {
+        "record": record,
+        "smn": record["smn"],
+        "message": message,
+        "scaling_instance": message["scaling_instance"],
+        "scaling_group": message["scaling_group"],
+    }[place]
+    target[name] = value
+    record["smn"]["message"] = json.dumps(message)
+
+    (item,) = unwrap(event)
+
+    assert isinstance(item, Inbound), item
+    LifecycleNotification.model_validate(item.data)
+
+
+@pytest.mark.parametrize("value", ANY_VALUES, ids=repr)
+@pytest.mark.parametrize(
+    "name", ["subject", "time", "dataschema", "datacontenttype", "traceparent", "partitionkey"]
+)
+def test_a_cloudevent_attribute_elbsync_does_not_read_may_hold_any_value(
+    name: str, value: object
+) -> None:
+    event = load_event("member_events/cloudevent_register")
+    event[name] = value
+
+    (bare,) = unwrap(event)
+    (wrapped,) = unwrap({"events": [event]})
+
+    assert isinstance(bare, Inbound)
+    assert isinstance(wrapped, Inbound)
+
+
+def test_the_unread_fields_samples_are_accepted() -> None:
+    (smn,) = unwrap(load_event("member_events/smn_unread_fields_any_type"))
+    (cloudevent,) = unwrap(load_event("member_events/cloudevent_extensions"))
+
+    assert isinstance(smn, Inbound)
+    assert isinstance(cloudevent, Inbound)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": 7}, "id"),
+        ({"source": ["a"]}, "source"),
+        ({"specversion": "0.3"}, "specversion"),
+        ({"data": "text"}, "data"),
+    ],
+)
+def test_the_attributes_elbsync_reads_are_still_checked(
+    change: dict[str, object], field: str
+) -> None:
+    event = {**load_event("member_events/cloudevent_register"), **change}
+
+    (item,) = unwrap(event)
+
+    assert isinstance(item, Rejected)
+    assert item.error.field == field

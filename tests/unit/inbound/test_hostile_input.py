@@ -37,9 +37,9 @@ from elbsync.inbound.limits import (
     field_path,
     load_json,
 )
+from elbsync.inbound.timer import TimerOptions, timer_options
 from elbsync.inbound.validation import check
 from elbsync.logs import configure
-from elbsync.inbound.timer import TimerOptions, timer_options
 from elbsync.settings import Settings
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.idempotency import idempotency_key, payload_hash

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from elbsync.devkit.emulator import World
 from elbsync.logs import configure
 from elbsync.state.records import LifecycleAction
 
-from tests.events import load_event
+from tests.events import EVENTS, load_event
 from tests.fixtures.emulator import default_world_document
 from tests.integration.functions.conftest import Functions
 from tests.integration.functions.test_member_events_scaling import (
@@ -316,3 +317,39 @@ def test_each_record_of_a_delivery_logs_under_its_own_id(
     assert set(tagged[first : last + 1]) == {ids[1]}
     assert last - first > 3
     assert {c for c in tagged[last + 1 :]} & set(ids) == set()  # a delivery of two has no one id
+
+
+# --- the same through `elbsync invoke` -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "sample", "code", "status"),
+    [
+        ("member_events", "member_events/smn_foreign_hook", 0, "ignored"),
+        ("member_events", "member_events/cloudevent_register_same_id_other_source", 0, "applied"),
+        ("member_events", "member_events/cloudevent_weights_unknown_members", 1, "refused"),
+        ("check_poller", "check_poller/timer_not_json", 0, None),
+    ],
+)
+def test_the_samples_behave_the_same_through_elbsync_invoke(
+    functions: Functions,
+    monkeypatch: pytest.MonkeyPatch,
+    function: str,
+    sample: str,
+    code: int,
+    status: str | None,
+) -> None:
+    from elbsync.devkit.cli import main as cli_main
+
+    path = EVENTS / f"{sample}.json"
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+
+    exit_code = cli_main(["invoke", function, "--event", str(path)])
+
+    reply = json.loads(out.getvalue())
+    assert exit_code == code, reply
+    if status is None:
+        assert [w["field"] for w in reply["warnings"]] == ["user_event"]
+    else:
+        assert reply["events"][0]["status"] == status

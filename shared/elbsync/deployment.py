@@ -1,7 +1,9 @@
 """Deployment events: register, deregister, re-weight, and declare the members of a pool.
 
-Each reads the pool's actual members once, lets the pure planner decide, and queues the plan
-through the write path (removals that drain go through a :class:`~elbsync.state.records.Drain`).
+Each reads the members it names (from the state store when the event names them by
+``members_key``: :mod:`elbsync.inbound.member_lists`) and the pool's actual members once, lets
+the pure planner decide, and queues the plan through the write path (removals that drain go
+through a :class:`~elbsync.state.records.Drain`).
 A desired-state dry run returns the plan and changes nothing. Replaying an event finds the
 intents it queued and never plans its changes twice.
 """
@@ -15,7 +17,9 @@ from pydantic import JsonValue
 
 from elbsync.bindings import BindingDocument
 from elbsync.elb import Member
+from elbsync.errors import InputError
 from elbsync.inbound.deployments import Deregister, Desired, MemberSpec, Register, SetWeights
+from elbsync.inbound.member_lists import endpoints_of, members_of
 from elbsync.membership import Membership
 from elbsync.planner import (
     Guards,
@@ -33,6 +37,10 @@ from elbsync.waits.writes import PoolWrite, intent_id, intent_record_id, queue_o
 DeploymentEvent = Register | Deregister | SetWeights | Desired
 #: How long check jobs started for registered members are polled before they expire.
 CHECK_WINDOW = timedelta(minutes=10)
+#: Member check jobs (members times listeners) a register event with a list by reference may ask
+#: for: they are started one by one once its adds are applied, so thousands would outlast the
+#: invocation that applies them.
+MAX_CHECK_JOBS_BY_REFERENCE = 1000
 
 
 class Deployment:
@@ -52,29 +60,11 @@ class Deployment:
         self, event: DeploymentEvent, *, cause: str, key: str
     ) -> DeploymentResult | DryRunResult:
         """Plan and queue ``event``; ``key`` names it (the same key finds what it queued)."""
-        actual = self.membership.elb.list_members(event.pool_id)
-        if isinstance(event, Register):
-            plan = plan_register(event.members, actual)
-            drain = 0
-        elif isinstance(event, SetWeights):
-            plan = plan_weights(event.weights, actual)
-            drain = 0
-        elif isinstance(event, Deregister):
-            guards = Guards(adopt=event.adopt, max_remove_share=self.max_remove_share)
-            plan = plan_removal(event.members, actual, guards)
-            drain = event.drain_seconds
-        else:
-            guards = Guards(
-                adopt=event.adopt,
-                force=event.force,
-                max_remove_share=event.max_remove_share or self.max_remove_share,
+        plan, drain = self._plan(event)
+        if isinstance(event, Desired) and event.dry_run:
+            return DryRunResult(
+                pool_id=event.pool_id, plan=cast(dict[str, JsonValue], plan.summary())
             )
-            plan = plan_desired(event.members, actual, guards)
-            drain = event.drain_seconds
-            if event.dry_run:
-                return DryRunResult(
-                    pool_id=event.pool_id, plan=cast(dict[str, JsonValue], plan.summary())
-                )
         queue, honours_weights = self._queue(event)
         drains = honours_weights and drain > 0
         changes = [_add(spec) for spec in plan.add] + [
@@ -130,10 +120,46 @@ class Deployment:
             check_jobs=jobs if checks is not None else None,
         )
 
+    def _plan(self, event: DeploymentEvent) -> tuple[Plan, int]:
+        """The plan, and the drain time of its removals. A member list named by reference is
+        read (and refused when it is not one) before the pool is."""
+        store, deadline = self.membership.repo.store, self.membership.deadline
+        if isinstance(event, SetWeights):
+            return plan_weights(event.weights, self._actual(event)), 0
+        if isinstance(event, Register):
+            members = members_of(event, store, deadline=deadline)
+            _check_jobs_bounded(event, len(members))
+            return plan_register(members, self._actual(event)), 0
+        if isinstance(event, Deregister):
+            endpoints = endpoints_of(event, store, deadline=deadline)
+            guards = Guards(adopt=event.adopt, max_remove_share=self.max_remove_share)
+            return plan_removal(endpoints, self._actual(event), guards), event.drain_seconds
+        members = members_of(event, store, deadline=deadline)
+        guards = Guards(
+            adopt=event.adopt,
+            force=event.force,
+            max_remove_share=event.max_remove_share or self.max_remove_share,
+        )
+        return plan_desired(members, self._actual(event), guards), event.drain_seconds
+
+    def _actual(self, event: DeploymentEvent) -> list[Member]:
+        return self.membership.elb.list_members(event.pool_id)
+
     def _queue(self, event: DeploymentEvent) -> tuple[str, bool]:
         bound = self.bindings.pool(event.pool_id) if self.bindings else None
         balancer = event.load_balancer_id or (bound.load_balancer_id if bound else None)
         return queue_of(balancer, event.pool_id), bound.honours_weights if bound else True
+
+
+def _check_jobs_bounded(event: Register, members: int) -> None:
+    jobs = members * len(event.listener_ids)
+    if event.members_key is not None and jobs > MAX_CHECK_JOBS_BY_REFERENCE:
+        raise InputError(
+            f"would start {jobs} member check jobs ({members} members, "
+            f"{len(event.listener_ids)} listeners); a list by reference may ask for at most "
+            f"{MAX_CHECK_JOBS_BY_REFERENCE}: leave listener_ids out, or check a shorter list",
+            field="listener_ids",
+        )
 
 
 def _add(spec: MemberSpec) -> MemberChange:

@@ -3,7 +3,9 @@
 Every member an event touches or names appears once with its result: ``added``, ``existed``,
 ``reweighted``, ``draining``, ``deleted``, ``not_found``, ``unchanged``, ``refused`` (a guard
 said no, with the reason), ``failed`` (ELB refused it, with ELB's error) or ``queued`` (waiting
-in the write queue).
+in the write queue). A reply lists at most :data:`MAX_REPLY_ROWS` members (a list named by
+reference may hold 10,000): past that, rows that need attention come first, ``counts`` still
+counts every row, and ``members_truncated`` says how many were listed of how many.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+#: Member rows listed in one event's reply. The reply is stored for replays, and FunctionGraph
+#: answers at most 6 MB for a whole envelope; a row is about 180 bytes of JSON.
+MAX_REPLY_ROWS = 1000
 
 
 class _Reply(BaseModel):
@@ -78,10 +84,28 @@ class _MemberReply(_Reply):
 
     def _members(self) -> dict[str, object]:
         rows = self.rows
-        data: dict[str, object] = {"members": [row.reply() for row in rows], "counts": counts(rows)}
+        listed = _listed(rows)
+        data: dict[str, object] = {
+            "members": [row.reply() for row in listed],
+            "counts": counts(rows),
+        }
+        if len(listed) < len(rows):
+            data["members_truncated"] = {"listed": len(listed), "total": len(rows)}
         if self.check_jobs is not None:
             data["check_jobs"] = list(self.check_jobs)
         return data
+
+
+def _listed(rows: Sequence[MemberRow]) -> Sequence[MemberRow]:
+    """``rows``, or the first :data:`MAX_REPLY_ROWS` of them: members not changed as asked
+    (refused, failed, not found) first, then those still queued, then the rest, each in order."""
+    if len(rows) <= MAX_REPLY_ROWS:
+        return rows
+
+    def rank(row: MemberRow) -> int:
+        return 0 if row.result in UNDONE else 1 if row.result == "queued" else 2
+
+    return sorted(rows, key=rank)[:MAX_REPLY_ROWS]
 
 
 class ScalingResult(_MemberReply):

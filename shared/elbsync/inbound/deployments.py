@@ -6,17 +6,40 @@
 | ``elbsync.members.deregister``  | :class:`Deregister` |
 | ``elbsync.members.weights``     | :class:`SetWeights` |
 | ``elbsync.pool.desired``        | :class:`Desired`    |
+
+Register, deregister and desired-state events name their members either inline (``members``,
+at most :data:`MAX_MEMBERS`: an EventGrid event is at most 64 KB) or by reference
+(``members_key``: an object in the state store holding the list, up to
+:data:`MAX_MEMBERS_BY_REFERENCE`), exactly one of the two. The object is read when the event is
+handled (:mod:`elbsync.inbound.member_lists`); here only its key is checked.
 """
 
 from __future__ import annotations
 
+import re
 from ipaddress import ip_address
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from elbsync.inbound.ids import ResourceId
 
+#: Members an event may list inline: about what fits in EventGrid's 64 KB per event.
 MAX_MEMBERS = 1000
+#: Members a list named by ``members_key`` may hold. ELB's default quota is 500 members per
+#: pool and can be raised; this leaves room for a raised quota while keeping one list's
+#: planning, records and reply bounded.
+MAX_MEMBERS_BY_REFERENCE = 10_000
+#: A ``members_key``: ``/``-separated segments of ``A-Z a-z 0-9 . _ -``, none empty or starting
+#: with a dot (so no ``..``, no leading or trailing ``/``): the state store's own key rule, so
+#: every accepted key is one the store can hold.
+MEMBERS_KEY = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+MAX_MEMBERS_KEY_CHARS = 256
+#: Keys under elbsync's own records (``v1/``, :data:`elbsync.state.layout.ROOT`, spelled out so
+#: the event models need not load the state package; a test keeps the two in step) are refused,
+#: in either case: a directory store on a case-insensitive file system finds ``V1/`` there too.
+RECORDS_KEY = r"^[vV]1(/|$)"
+_RECORDS = re.compile(RECORDS_KEY)
 
 
 class _Strict(BaseModel):
@@ -65,29 +88,80 @@ def _unique(items: list[Endpoint]) -> None:
         seen.add(item.key)
 
 
-class Register(_PoolEvent):
+def _one_type(schema: dict[str, JsonValue]) -> None:
+    """Publish an optional list or key as its one type: leaving it out is how it is not given
+    (the published schemas refuse ``null``, and so does :class:`_MemberListEvent`)."""
+    branches = schema.pop("anyOf", None)
+    if isinstance(branches, list):
+        typed = [b for b in branches if isinstance(b, dict) and b.get("type") != "null"]
+        schema.update(typed[0])
+
+
+def _key_schema(schema: dict[str, JsonValue]) -> None:
+    _one_type(schema)
+    schema["not"] = {
+        "pattern": RECORDS_KEY,
+        "description": "keys under v1/ are elbsync's own records",
+    }
+
+
+MembersKey = Annotated[
+    str, Field(min_length=1, max_length=MAX_MEMBERS_KEY_CHARS, pattern=MEMBERS_KEY)
+]
+
+
+class _MemberListEvent(_PoolEvent):
+    """An event naming its members inline (``members``) or by reference (``members_key``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["members"]}, {"required": ["members_key"]}]}
+    )
+
+    members_key: MembersKey | None = Field(default=None, json_schema_extra=_key_schema)
+
+    @field_validator("members", "members_key", check_fields=False)
+    @classmethod
+    def _given(cls, value: object) -> object:
+        """A list or key given as ``null`` is refused (it is left out when not given), and so is
+        a key under elbsync's own records."""
+        if value is None:
+            raise ValueError("must not be null: leave the field out instead")
+        if isinstance(value, str) and _RECORDS.match(value):
+            raise ValueError(
+                "is under elbsync's own records (v1/); upload member lists elsewhere, "
+                "e.g. inputs/pool-web.json"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_list(self) -> _MemberListEvent:
+        given = [name for name in ("members", "members_key") if name in self.model_fields_set]
+        if len(given) != 1:
+            state = "both are given" if given else "neither is given"
+            raise ValueError(f"give exactly one of members and members_key ({state})")
+        members = getattr(self, "members", None)
+        if members is not None:
+            _unique(list(members))
+        return self
+
+
+class Register(_MemberListEvent):
     """Add these members (``existed`` is fine); optionally start check jobs on listeners."""
 
-    members: list[MemberSpec] = Field(min_length=1, max_length=MAX_MEMBERS)
+    members: Annotated[list[MemberSpec], Field(min_length=1, max_length=MAX_MEMBERS)] | None = (
+        Field(default=None, json_schema_extra=_one_type)
+    )
     listener_ids: list[ResourceId] = Field(default_factory=list, max_length=10)
 
-    @model_validator(mode="after")
-    def _no_duplicates(self) -> Register:
-        _unique(list(self.members))
-        return self
 
-
-class Deregister(_PoolEvent):
+class Deregister(_MemberListEvent):
     """Remove these members, after ``drain_seconds`` at weight 0 when the pool honours weights."""
 
-    members: list[Endpoint] = Field(min_length=1, max_length=MAX_MEMBERS)
+    members: Annotated[list[Endpoint], Field(min_length=1, max_length=MAX_MEMBERS)] | None = Field(
+        default=None, json_schema_extra=_one_type
+    )
     drain_seconds: int = Field(default=0, ge=0, le=3600)
     adopt: bool = False
-
-    @model_validator(mode="after")
-    def _no_duplicates(self) -> Deregister:
-        _unique(list(self.members))
-        return self
 
 
 class SetWeights(_PoolEvent):
@@ -101,20 +175,18 @@ class SetWeights(_PoolEvent):
         return self
 
 
-class Desired(_PoolEvent):
-    """The pool should contain exactly these members; ``dry_run`` only returns the plan."""
+class Desired(_MemberListEvent):
+    """The pool should contain exactly these members (none: remove every member elbsync owns,
+    through the guards); ``dry_run`` only returns the plan."""
 
-    members: list[MemberSpec] = Field(max_length=MAX_MEMBERS)
+    members: Annotated[list[MemberSpec], Field(max_length=MAX_MEMBERS)] | None = Field(
+        default=None, json_schema_extra=_one_type
+    )
     dry_run: bool = False
     adopt: bool = False
     force: bool = False
     drain_seconds: int = Field(default=0, ge=0, le=3600)
     max_remove_share: float | None = Field(default=None, gt=0, le=1)
-
-    @model_validator(mode="after")
-    def _no_duplicates(self) -> Desired:
-        _unique(list(self.members))
-        return self
 
 
 DEPLOYMENT_TYPES: dict[str, tuple[type[_PoolEvent], str]] = {

@@ -52,18 +52,31 @@ def check_event(event: object, *, max_chars: int = MAX_EVENT_CHARS) -> dict[str,
     return event
 
 
-def check_value(value: object, *, at: str, max_chars: int = MAX_EVENT_CHARS) -> None:
+def check_value(
+    value: object,
+    *,
+    at: str,
+    max_chars: int = MAX_EVENT_CHARS,
+    max_values: int = MAX_EVENT_VALUES,
+) -> None:
     """Refuse ``value`` (found at path ``at``) unless it is plain JSON within the limits."""
-    walk = _Walk(at, max_chars)
+    walk = _Walk(at, max_chars, max_values)
     stack: list[tuple[object, Path]] = [(value, ())]
     while stack:
         item, parts = stack.pop()
         stack.extend(reversed(walk.visit(item, parts)))
 
 
-def load_json(text: str, *, at: str, max_chars: int = MAX_EVENT_CHARS) -> object:
-    """Decode JSON text found inside an event (an SMN message, a TIMER ``user_event``),
-    holding the result to the same limits as the event itself."""
+def load_json(
+    text: str,
+    *,
+    at: str,
+    max_chars: int = MAX_EVENT_CHARS,
+    max_values: int = MAX_EVENT_VALUES,
+) -> object:
+    """Decode JSON text found inside an event (an SMN message, a TIMER ``user_event``) or
+    named by one (a member list), holding the result to the same limits as the event itself
+    (or to larger ones given for a larger document)."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -72,18 +85,19 @@ def load_json(text: str, *, at: str, max_chars: int = MAX_EVENT_CHARS) -> object
         raise InputError(f"is nested deeper than {MAX_DEPTH} levels", field=at) from exc
     except ValueError as exc:  # an integer too long to convert
         raise InputError("holds a number too large to read", field=at) from exc
-    check_value(value, at=at, max_chars=max_chars)
+    check_value(value, at=at, max_chars=max_chars, max_values=max_values)
     return value
 
 
 class _Walk:
     """The running totals of one check, and what each kind of value must satisfy."""
 
-    def __init__(self, at: str, max_chars: int) -> None:
+    def __init__(self, at: str, max_chars: int, max_values: int) -> None:
         self.at = at
         self.chars_left = max_chars
-        self.values_left = MAX_EVENT_VALUES
+        self.values_left = max_values
         self.max_chars = max_chars
+        self.max_values = max_values
 
     def refuse(self, parts: Path, problem: str) -> InputError:
         return InputError(problem, field=field_path(self.at, parts))
@@ -92,7 +106,7 @@ class _Walk:
         """Check one value; return its children, still to be visited."""
         self.values_left -= 1
         if self.values_left < 0:
-            raise self.refuse(parts, f"holds more than {MAX_EVENT_VALUES} values in all")
+            raise self.refuse(parts, f"holds more than {self.max_values} values in all")
         if isinstance(item, str):
             self.text(item, parts)
             return ()
@@ -110,7 +124,7 @@ class _Walk:
             if len(parts) >= MAX_DEPTH:
                 raise self.refuse(parts, f"is nested deeper than {MAX_DEPTH} levels")
             if len(item) > self.values_left:
-                raise self.refuse(parts, f"holds more than {MAX_EVENT_VALUES} values in all")
+                raise self.refuse(parts, f"holds more than {self.max_values} values in all")
             return self.children(item, parts)
         raise self.refuse(parts, f"is not a JSON value ({json_kind(item)})")
 

@@ -96,7 +96,8 @@ def _located(error: SchemaError) -> tuple[str, list[str | int]]:
     """A missing or unexpected property is named in the path itself, as pydantic does.
 
     jsonschema reports both at the enclosing object, which would send a producer looking at
-    ``scaling_instance`` instead of ``scaling_instance.instance_id``.
+    ``scaling_instance`` instead of ``scaling_instance.instance_id``. A choice of fields and a
+    refused pattern get a message that says so instead of quoting the schema.
     """
     parts: list[str | int] = list(error.absolute_path)
     instance = error.instance
@@ -110,7 +111,27 @@ def _located(error: SchemaError) -> tuple[str, list[str | int]]:
         unexpected = [name for name in instance if name not in known]
         if unexpected:
             return "is not a field of this object", [*parts, unexpected[0]]
+    choice = _choice(wanted) if error.validator == "oneOf" else None
+    if isinstance(instance, dict) and choice:
+        given = "both are given" if any(n in instance for n in choice) else "neither is given"
+        return f"give exactly one of {' and '.join(choice)} ({given})", parts
+    if error.validator == "not" and isinstance(wanted, dict) and "pattern" in wanted:
+        why = f": {wanted['description']}" if "description" in wanted else ""
+        return f"{excerpt(instance)} must not match {excerpt(wanted['pattern'])}{why}", parts
     return _message(error), parts
+
+
+def _choice(branches: object) -> list[str] | None:
+    """The fields of a ``oneOf`` whose branches each require one field: "exactly one of"."""
+    if not isinstance(branches, list):
+        return None
+    names = [
+        b.get("required") if isinstance(b, dict) and set(b) == {"required"} else None
+        for b in branches
+    ]
+    if not all(isinstance(n, list) and len(n) == 1 for n in names):
+        return None
+    return [str(n[0]) for n in names if isinstance(n, list)]
 
 
 _MESSAGES = {

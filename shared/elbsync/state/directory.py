@@ -110,8 +110,8 @@ class DirectoryStore(ObjectStore):
         path = self._path(key)
         try:
             data = path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None  # a folder is no object, as in a bucket
         except OSError as exc:
             raise self._failure("get", key, exc) from exc
         return StoredObject(key=key, data=data, etag=content_etag(data))

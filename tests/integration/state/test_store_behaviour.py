@@ -23,6 +23,12 @@ def test_a_missing_key_reads_as_none(store: ObjectStore) -> None:
     assert store.get("nothing/here.json") is None
 
 
+def test_a_key_that_is_only_a_prefix_of_other_keys_reads_as_none(store: ObjectStore) -> None:
+    store.put("inputs/pool-web.json", b"[]")
+
+    assert store.get("inputs") is None
+
+
 def test_put_then_get_returns_the_bytes_and_their_content_hash_etag(store: ObjectStore) -> None:
     etag = store.put("a/b.json", b'{"x":1}')
 

@@ -1,7 +1,8 @@
 """Contract: each published JSON Schema agrees with its pydantic model, and the samples obey both.
 
 The comparison walks both schemas generically (``$ref`` resolved, ``anyOf`` with null folded into
-a nullable type), so a new deployment type in ``DEPLOYMENT_TYPES`` is covered without a new test.
+a nullable type, a ``oneOf`` of single required fields read as "exactly one of", ``not`` compared
+like any node), so a new deployment type in ``DEPLOYMENT_TYPES`` is covered without a new test.
 """
 
 from __future__ import annotations
@@ -60,9 +61,12 @@ def published_schemas() -> list[str]:
 
 
 def canonical(node: Schema, root: Schema) -> Schema:
-    """What a node accepts, in one spelling: types, enum, bounds, properties, items, closedness."""
+    """What a node accepts, in one spelling: types, enum, bounds, properties, items, closedness,
+    which fields are alternatives, and what it must not be."""
     node = _resolve(node, root)
-    branches = [canonical(branch, root) for branch in node.get("anyOf", node.get("oneOf", []))]
+    choice = _choice(node)
+    alternatives = [] if choice else node.get("anyOf", node.get("oneOf", []))
+    branches = [canonical(branch, root) for branch in alternatives]
     if branches:
         return _fold(branches)
     types = set(node["type"]) if isinstance(node.get("type"), list) else set()
@@ -82,7 +86,19 @@ def canonical(node: Schema, root: Schema) -> Schema:
         out["closed"] = node.get("additionalProperties", True) is False
     if "items" in node:
         out["items"] = canonical(node["items"], root)
+    if choice:
+        out["exactly_one_of"] = choice
+    if "not" in node:
+        out["not"] = canonical(node["not"], root)
     return out
+
+
+def _choice(node: Schema) -> list[str]:
+    """``oneOf: [{required: [a]}, {required: [b]}]``: exactly one of the fields a and b."""
+    branches = node.get("oneOf", [])
+    if branches and all(set(b) == {"required"} and len(b["required"]) == 1 for b in branches):
+        return sorted(b["required"][0] for b in branches)
+    return []
 
 
 def _resolve(node: Schema, root: Schema) -> Schema:
@@ -198,7 +214,24 @@ def test_deployment_schemas_refuse_unknown_fields_at_every_level(kind: str) -> N
 
 
 def _drop_required(schema: Schema) -> None:
-    schema["required"].remove("members")
+    schema["required"].remove("pool_id")
+
+
+def _drop_choice(schema: Schema) -> None:
+    del schema["oneOf"]
+
+
+def _require_both(schema: Schema) -> None:
+    schema["required"] += ["members", "members_key"]
+    del schema["oneOf"]
+
+
+def _allow_records(schema: Schema) -> None:
+    del schema["properties"]["members_key"]["not"]
+
+
+def _loosen_key(schema: Schema) -> None:
+    schema["properties"]["members_key"]["pattern"] = "^[A-Za-z0-9_./-]+$"
 
 
 def _open_member(schema: Schema) -> None:
@@ -235,6 +268,10 @@ def _not_nullable(schema: Schema) -> None:
         pytest.param(_loosen_pattern, "pool_id: pattern", id="pattern-loosened"),
         pytest.param(_number_weight, "members[].weight: types", id="type-changed"),
         pytest.param(_not_nullable, "load_balancer_id: types", id="null-refused"),
+        pytest.param(_drop_choice, "(root): exactly_one_of", id="choice-dropped"),
+        pytest.param(_require_both, "(root): exactly_one_of", id="choice-made-both"),
+        pytest.param(_allow_records, "members_key: not", id="records-key-allowed"),
+        pytest.param(_loosen_key, "members_key: pattern", id="key-pattern-loosened"),
     ],
 )
 def test_the_contract_check_reports_a_drifted_schema(drift: Any, reported: str) -> None:

@@ -15,9 +15,8 @@ it or is the bare word ``elbsync``. Any other notification is not elbsync's
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -32,6 +31,7 @@ WEIGHTLESS_ALGORITHMS = frozenset({"SOURCE_IP", "QUIC_CID"})
 PRODUCT_MARK = "elbsync"
 #: Auto Scaling allows at most five lifecycle hooks per group.
 MAX_HOOKS = 5
+HookName = Annotated[str, Field(min_length=1, max_length=32, pattern=HOOK_NAME_PATTERN)]
 
 
 class _Doc(BaseModel):
@@ -74,7 +74,7 @@ class Binding(_Doc):
     scaling_group_name: str | None = None
     pools: list[PoolBinding] = Field(min_length=1, max_length=20)
     health_gate: HealthGate = HealthGate()
-    hooks: list[str] = Field(
+    hooks: list[HookName] = Field(
         default_factory=list,
         max_length=MAX_HOOKS,
         description=(
@@ -82,14 +82,6 @@ class Binding(_Doc):
             "notification_metadata names this binding or is the word elbsync"
         ),
     )
-
-    @model_validator(mode="after")
-    def _hook_names(self) -> Binding:
-        pattern = re.compile(HOOK_NAME_PATTERN)
-        bad = [name for name in self.hooks if not (0 < len(name) <= 32 and pattern.match(name))]
-        if bad:
-            raise ValueError(f"not a lifecycle hook name: {bad[0]!r}")
-        return self
 
     def owns(self, hook_name: str, *, marked: bool) -> bool:
         """Whether elbsync completes this hook: listed, or (none listed) ``marked`` for elbsync

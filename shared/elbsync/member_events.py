@@ -20,6 +20,7 @@ invocation, so the platform delivers the event again.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 import structlog
@@ -47,6 +48,15 @@ NOT_OK = frozenset({"rejected", "refused"})
 NOTHING_DONE = "every change the event asked for was refused, failed or not found"
 #: Members logged one by one when an event could not change them; the rest are counted.
 MAX_MEMBER_WARNINGS = 20
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A lifecycle notification and its owning binding; no binding: ``ignored`` says why."""
+
+    note: LifecycleNotification
+    binding: Binding | None
+    ignored: str = ""
 
 
 class MemberEvents:
@@ -89,18 +99,17 @@ class MemberEvents:
             try:
                 return self._claimed(item)
             except InputError as exc:
-                error = exc.within(item.at)
-                _log.warning("event_rejected", at=item.at, error=error.to_dict())
-                return {**_base(item), "status": "rejected", "error": error.to_dict()}
+                return {**_base(item), **_rejected(item, exc)}
 
     def _claimed(self, item: Inbound) -> dict[str, object]:
         """The event's work under its claim (a notification for a hook elbsync does not own
         is answered ``ignored`` first, without a claim, a record or a call)."""
         base = _base(item)
-        note, binding, not_ours = self._owner(item)
-        if note is not None and not_ours is not None:
-            _log.info("lifecycle_hook_ignored", hook=note.lifecycle_hook_name, reason=not_ours)
-            return {**base, "status": "ignored", "reason": not_ours}
+        owner = self._owner(item)
+        if owner is not None and not owner.binding:
+            hook = owner.note.lifecycle_hook_name
+            _log.info("lifecycle_hook_ignored", hook=hook, reason=owner.ignored)
+            return {**base, "status": "ignored", "reason": owner.ignored}
         namespace, event_id = item.identity
         try:
             started = self.idempotency.begin(
@@ -116,14 +125,12 @@ class MemberEvents:
             _log.info("event_replayed")
             return {**base, **started.reply, "replayed": True}
         try:
-            if note is not None and binding is not None:
-                reply = self._lifecycle(note, binding)
+            if owner is not None and owner.binding:
+                reply = self._lifecycle(owner.note, owner.binding)
             else:
                 reply = self._deployment(item, started.key)
         except InputError as exc:
-            error = exc.within(item.at)
-            _log.warning("event_rejected", at=item.at, error=error.to_dict())
-            reply = {"status": "rejected", "error": error.to_dict()}
+            reply = _rejected(item, exc)
         except BaseException:
             self.idempotency.release(started)
             raise
@@ -134,12 +141,11 @@ class MemberEvents:
         stored = self.idempotency.complete(started, cast(dict[str, JsonValue], reply))
         return {**base, **stored}
 
-    def _owner(
-        self, item: Inbound
-    ) -> tuple[LifecycleNotification | None, Binding | None, str | None]:
-        """A lifecycle notification, the binding that owns its hook, or why none does."""
+    def _owner(self, item: Inbound) -> Owner | None:
+        """A lifecycle notification and the binding that owns its hook (or why none does);
+        ``None`` for a deployment event."""
         if item.type != LIFECYCLE_EVENT_TYPE:
-            return None, None, None
+            return None
         from elbsync.bindings import NotOurs
         from elbsync.inbound.lifecycle import LifecycleNotification
 
@@ -148,8 +154,8 @@ class MemberEvents:
         assert document is not None
         owner = document.for_notification(note)
         if isinstance(owner, NotOurs):
-            return note, None, owner.reason
-        return note, owner, None
+            return Owner(note, None, owner.reason)
+        return Owner(note, owner)
 
     def _lifecycle(self, note: LifecycleNotification, binding: Binding) -> dict[str, object]:
         from elbsync.scaling import Scaling
@@ -189,6 +195,13 @@ def _base(item: Inbound) -> dict[str, object]:
     if item.origin:
         base["source"] = item.origin
     return base
+
+
+def _rejected(item: Inbound, exc: InputError) -> dict[str, object]:
+    """The reply to an event refused after the edge, its field named from the envelope down."""
+    error = exc.within(item.at)
+    _log.warning("event_rejected", at=item.at, error=error.to_dict())
+    return {"status": "rejected", "error": error.to_dict()}
 
 
 def _warn_undone(result: ScalingResult | DeploymentResult) -> None:

@@ -35,7 +35,7 @@ from elbsync.state.records import (
     MemberChange,
     WaitedMember,
 )
-from elbsync.waits.lifecycle import call_back, launch_intent_key
+from elbsync.waits.lifecycle import call_back, holds, launch_intent_key
 from elbsync.waits.writes import PoolWrite, queue_of, queue_of_record
 
 _log = structlog.get_logger("elbsync.scaling")
@@ -255,10 +255,9 @@ class Scaling:
         except ApiError as exc:
             _log.warning("hook_deadline_unknown", error=exc.to_dict())
             hanging = []
+        instance_id = note.scaling_instance.instance_id
         for item in hanging:
-            ours = item.lifecycle_action_key in (None, note.lifecycle_action_key) and (
-                item.lifecycle_hook_name in (None, note.lifecycle_hook_name)
-            )
+            ours = holds(item, note.lifecycle_action_key, instance_id, note.lifecycle_hook_name)
             if ours and item.timeout:
                 parsed = _parse_time(item.timeout)
                 if parsed is not None:

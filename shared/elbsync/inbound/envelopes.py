@@ -40,7 +40,8 @@ class Inbound:
     """One event out of an envelope, with the path it came from (for error messages).
 
     ``at`` is the path of the event's payload (``record[1].smn.message``, ``events[0].data``),
-    ``origin`` a CloudEvent's ``source`` (empty for SMN).
+    ``id_field`` the path of its id (for a refusal about the id), ``origin`` a CloudEvent's
+    ``source`` (empty for SMN).
     """
 
     event_id: str
@@ -48,6 +49,7 @@ class Inbound:
     data: Mapping[str, object]
     source: Source
     at: str
+    id_field: str
     origin: str = ""
 
     @property
@@ -56,13 +58,6 @@ class Inbound:
         if self.source == "smn":
             return ("smn", self.event_id)
         return (f"{CLOUDEVENT_NAMESPACE}:{self.origin}", self.event_id)
-
-    @property
-    def id_field(self) -> str:
-        """The path of the field holding the event's id, for a refusal about the id."""
-        if self.source == "smn":
-            return self.at.removesuffix(".message") + ".message_id"
-        return _within(self.at.removesuffix("data").rstrip("."), "id")
 
 
 @dataclass(frozen=True)
@@ -150,6 +145,7 @@ def _smn(at: str, record: object) -> Inbound:
         data=message,
         source="smn",
         at=message_at,
+        id_field=f"{at}.smn.message_id",
     )
 
 
@@ -174,6 +170,7 @@ def _cloudevent(at: str, event: object, source: Source) -> Inbound:
         data=data,
         source=source,
         at=data_at,
+        id_field=_within(at, "id"),
         origin=str(event["source"]),
     )
 

@@ -168,12 +168,14 @@ def still_hanging(
         if is_transient(exc):
             raise
         return False
-    return any(_holds(item, action_key, instance_id, hook_name) for item in hanging)
+    return any(holds(item, action_key, instance_id, hook_name) for item in hanging)
 
 
-def _holds(
+def holds(
     item: HangingInstance, action_key: str, instance_id: str | None, hook_name: str | None
 ) -> bool:
+    """Whether a hanging-list entry is this action: by its key, or (an entry without one) by
+    instance and hook."""
     if item.lifecycle_action_key is not None:
         return item.lifecycle_action_key == action_key
     same_hook = None in (hook_name, item.lifecycle_hook_name) or (

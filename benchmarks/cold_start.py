@@ -21,8 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FUNCTIONS = ("member_events", "check_poller", "http_api")
 WORK_MODULES = {
-    "member_events": "elbsync.member_events, elbsync.scaling, elbsync.deployment",
-    "check_poller": "elbsync.poller",
+    "member_events": "elbsync.flows.member_events, elbsync.flows.scaling, elbsync.flows.deployment",
+    "check_poller": "elbsync.flows.check_poller",
 }
 SDK_REFERENCE_S = 0.5  # lower end of the SDK clients' documented import time
 SDK_IMPORTS = "huaweicloudsdkelb.v3, huaweicloudsdkas.v1, obs"

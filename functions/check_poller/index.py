@@ -3,12 +3,12 @@ gates, drains, expiry)."""
 
 from __future__ import annotations
 
-from elbsync.context import FunctionContext
 from elbsync.runtime import Reply, run
+from elbsync.runtime.context import FunctionContext
 
 
 def handler(event: object, context: FunctionContext) -> Reply:
     # Imported on first use: a new instance starts before it pays for the record models.
-    from elbsync.poller import handle
+    from elbsync.flows.check_poller import handle
 
     return run("check_poller", event, context, handle)

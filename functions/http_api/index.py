@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-from elbsync.context import FunctionContext
 from elbsync.errors import ElbsyncError
 from elbsync.inbound.limits import MAX_HTTP_EVENT_CHARS
 from elbsync.runtime import Reply, error_reply, not_implemented, run
+from elbsync.runtime.context import FunctionContext
 
 
 def _apig_error(error: ElbsyncError) -> Reply:

@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from elbsync import runtime, transport
+from elbsync import runtime
 from elbsync.deadline import Deadline
 from elbsync.devkit.burst import bindings as burst_bindings
 from elbsync.devkit.context import LocalContext
 from elbsync.devkit.invoke import load_handler
 from elbsync.devkit.local import Cloud, functions_against
 from elbsync.errors import ElbsyncError
-from elbsync.logs import configure
+from elbsync.http import session as transport
+from elbsync.runtime.logs import configure
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.errors import StoreUnavailable
 from elbsync.state.store import ListPage, ObjectStore, StoredObject

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 from elbsync.devkit.local import Cloud
+from elbsync.members import writes
 from elbsync.state.idempotency import Idempotency
-from elbsync.waits import drains, lifecycle, writes
+from elbsync.waits import drains, lifecycle
 
 from tests.reliability.campaign import run_seed
 

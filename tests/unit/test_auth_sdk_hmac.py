@@ -1,4 +1,4 @@
-"""Known-answer tests for the SDK-HMAC-SHA256 signer (``elbsync.auth.sdk_hmac``).
+"""Known-answer tests for the SDK-HMAC-SHA256 signer (``elbsync.http.auth.sdk_hmac``).
 
 Every pinned ``Authorization`` value below was cross-checked on 2026-11-23 against
 huaweicloudsdkcore 3.1.219 (``huaweicloudsdkcore.signer.signer.Signer``): given the same method,
@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-from elbsync.auth import sdk_hmac
-from elbsync.auth.sdk_hmac import (
+from elbsync.http.auth import sdk_hmac
+from elbsync.http.auth.sdk_hmac import (
     AkSkAuth,
     TokenAuth,
     authorization_header,

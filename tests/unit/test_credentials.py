@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from elbsync.auth import AkSkAuth, TokenAuth
-from elbsync.credentials import Credentials
 from elbsync.devkit.context import LocalContext
 from elbsync.errors import ConfigError
+from elbsync.http.auth import AkSkAuth, TokenAuth
+from elbsync.runtime.credentials import Credentials
 from elbsync.settings import Settings
 
 LOCAL = Settings.from_env({"HUAWEICLOUD_SDK_AK": "LOCALAK", "HUAWEICLOUD_SDK_SK": "LOCALSK"})

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import structlog
-from elbsync.logs import (
+from elbsync.runtime.logs import (
     MAX_LOG_TRACEBACK_CHARS,
     MAX_LOG_VALUE_CHARS,
     REDACTED,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from elbsync.elb import Member
+from elbsync.clients.elb import Member
 from elbsync.inbound.deployments import Endpoint, MemberSpec, WeightSpec
-from elbsync.planner import (
+from elbsync.members.planner import (
     Guards,
     plan_desired,
     plan_register,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from elbsync.replies import MAX_REPLY_ROWS, DeploymentResult, MemberRow
+from elbsync.flows.replies import MAX_REPLY_ROWS, DeploymentResult, MemberRow
 
 
 def rows(result: str, count: int, *, first: int = 0) -> tuple[MemberRow, ...]:

@@ -11,8 +11,8 @@ from elbsync.devkit.cli import main as cli_main
 from elbsync.devkit.context import LocalContext
 from elbsync.devkit.invoke import invoke, load_handler
 from elbsync.errors import InputError
-from elbsync.logs import configure
 from elbsync.runtime import Invocation, run
+from elbsync.runtime.logs import configure
 
 REPO = Path(__file__).resolve().parents[2]
 TIMER_EVENT = {

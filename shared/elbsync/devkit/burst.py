@@ -23,10 +23,10 @@ from math import ceil
 from pathlib import Path
 from typing import Any, TextIO
 
+from elbsync.clients.elb import BATCH_LIMIT
 from elbsync.devkit.context import LocalContext
 from elbsync.devkit.invoke import load_handler
 from elbsync.devkit.local import Cloud, functions_against, world_running
-from elbsync.elb import BATCH_LIMIT
 
 WRITES = ("elb.batch_add", "elb.batch_update", "elb.batch_delete")
 BUSY_CODE = "ELB.8907"

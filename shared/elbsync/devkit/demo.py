@@ -22,15 +22,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from elbsync.auth import AkSkAuth
-from elbsync.checks import findings
+from elbsync.clients.elb import ElbClient, MemberRef, MemberUpdate, NewMember
 from elbsync.deadline import Deadline
 from elbsync.devkit.context import LocalContext
 from elbsync.devkit.emulator import Emulator, World, load_world
 from elbsync.devkit.invoke import load_handler
 from elbsync.devkit.local import functions_against
-from elbsync.elb import ElbClient, MemberRef, MemberUpdate, NewMember
-from elbsync.transport import ApiSession
+from elbsync.http.auth import AkSkAuth
+from elbsync.http.session import ApiSession
+from elbsync.waits.findings import findings
 
 Row = Sequence[object]
 

@@ -13,7 +13,7 @@ import httpx
 
 from elbsync import runtime
 from elbsync.devkit.emulator import Emulator, World, load_world
-from elbsync.logs import configure
+from elbsync.runtime.logs import configure
 from elbsync.settings import Settings
 
 

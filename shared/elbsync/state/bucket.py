@@ -4,7 +4,7 @@ The base class owns the behaviour (deadlines, retries, typed errors, resolving l
 :class:`~elbsync.state.s3.S3Store` and :class:`~elbsync.state.obs.ObsStore` fill in the few
 places where the two services differ: addressing, listing and create-if-absent.
 
-Retries (full jitter, never past the deadline, :mod:`elbsync.retry`):
+Retries (full jitter, never past the deadline, :mod:`elbsync.http.retry`):
 - reads are retried on connection errors, timeouts, 5xx and throttling;
 - writes are re-sent only when the request cannot have taken effect: the connection was never
   made, or the store answered 503/429 (S3 and OBS reject such requests before doing anything);
@@ -31,7 +31,7 @@ import httpx
 import structlog
 
 from elbsync.deadline import Deadline
-from elbsync.retry import RetryPolicy, Sleep, call_with_retry
+from elbsync.http.retry import RetryPolicy, Sleep, call_with_retry
 from elbsync.state.errors import (
     KeyExists,
     StoreAccessDenied,

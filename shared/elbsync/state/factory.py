@@ -20,7 +20,7 @@ import httpx
 
 from elbsync.deadline import Deadline
 from elbsync.errors import ConfigError
-from elbsync.retry import RetryPolicy
+from elbsync.http.retry import RetryPolicy
 from elbsync.settings import Settings
 from elbsync.state.store import ObjectStore
 
@@ -84,7 +84,7 @@ def open_store(
     if scheme == "s3":
         if not endpoint:
             raise ConfigError(ENDPOINT_VARIABLE, "is required for s3:// state URLs")
-        from elbsync.auth.s3v4 import S3SigV4Auth
+        from elbsync.http.auth.s3v4 import S3SigV4Auth
         from elbsync.state.s3 import S3Store
 
         s3_auth = S3SigV4Auth(
@@ -110,7 +110,7 @@ def open_store(
                 ENDPOINT_VARIABLE, "is required for obs:// unless ELBSYNC_REGION is set"
             )
         endpoint = f"https://obs.{region}.myhuaweicloud.com"
-    from elbsync.auth.obs import ObsAuth
+    from elbsync.http.auth.obs import ObsAuth
     from elbsync.state.obs import ObsStore
 
     chosen = addressing or "virtual"

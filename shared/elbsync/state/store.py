@@ -1,7 +1,7 @@
 """The object-store interface every backend implements.
 
-Five operations, each bounded by a :class:`~elbsync.deadline.Deadline` (the store's own, given
-when it was opened, unless a call passes a tighter one):
+Five operations, each bounded by a :class:`~elbsync.deadline.Deadline` (the store's
+own, given when it was opened, unless a call passes a tighter one):
 
 - :meth:`ObjectStore.get` → the bytes and their ETag, or ``None``;
 - :meth:`ObjectStore.put` → overwrite (last writer wins);

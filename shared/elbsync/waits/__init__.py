@@ -1,3 +1,4 @@
-"""Everything that waits, one module per kind, each starting, advancing and finishing its own:
-the write queue (:mod:`.writes`), member check jobs (:mod:`.check_jobs`), lifecycle actions
-(:mod:`.lifecycle`) and drains (:mod:`.drains`). The poller schedules them."""
+"""Everything the check_poller waits on, one module per kind, each starting, advancing and
+finishing its own: member check jobs (:mod:`.check_jobs`, their findings in :mod:`.findings`),
+lifecycle actions (:mod:`.lifecycle`) and drains (:mod:`.drains`). Queued writes wait in the
+write path (:mod:`elbsync.members.writes`)."""

@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from elbsync.checks import findings as rendered_findings
+from elbsync.clients.elb import ElbClient
 from elbsync.deadline import Deadline
-from elbsync.elb import ElbClient
 from elbsync.errors import ElbsyncError, NotFoundError
 from elbsync.state.errors import StateError
 from elbsync.state.records import CheckFinding, CheckJob, WriteIntent
 from elbsync.state.repository import StateRepository
+from elbsync.waits.findings import findings as rendered_findings
 
 _log = structlog.get_logger("elbsync.check_jobs")
 

@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from elbsync.autoscaling import AutoScalingClient
-from elbsync.replies import MemberRow
+from elbsync.clients.autoscaling import AutoScalingClient
+from elbsync.flows.replies import MemberRow
+from elbsync.members.writes import PoolWrite, WritePath, outcomes_of, queue_of
 from elbsync.state.records import (
     Drain,
     DrainTarget,
@@ -32,7 +33,6 @@ from elbsync.state.records import (
 )
 from elbsync.state.repository import StateRepository
 from elbsync.waits.lifecycle import SETTLED_REASON, call_back
-from elbsync.waits.writes import PoolWrite, WritePath, outcomes_of, queue_of
 
 _log = structlog.get_logger("elbsync.drains")
 

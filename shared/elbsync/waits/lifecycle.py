@@ -19,9 +19,10 @@ from typing import Literal
 
 import structlog
 
-from elbsync.autoscaling import AutoScalingClient, HangingInstance, LifecycleResult
-from elbsync.elb import ElbClient, Member
+from elbsync.clients.autoscaling import AutoScalingClient, HangingInstance, LifecycleResult
+from elbsync.clients.elb import ElbClient, Member
 from elbsync.errors import ApiError, is_transient
+from elbsync.members.writes import PoolWrite, WritePath, outcomes_of, queue_of
 from elbsync.state.records import (
     AuditEntry,
     CheckFinding,
@@ -30,7 +31,6 @@ from elbsync.state.records import (
     WaitedMember,
 )
 from elbsync.state.repository import StateRepository
-from elbsync.waits.writes import PoolWrite, WritePath, outcomes_of, queue_of
 
 _log = structlog.get_logger("elbsync.lifecycle")
 

@@ -10,11 +10,10 @@ import time
 
 import httpx
 import pytest
-from elbsync.auth import AkSkAuth, TokenAuth
-from elbsync.autoscaling import AutoScalingClient
+from elbsync.clients.autoscaling import AutoScalingClient
+from elbsync.clients.ecs import EcsClient
+from elbsync.clients.elb import ElbClient, MemberRef, MemberUpdate, NewMember
 from elbsync.deadline import Deadline
-from elbsync.ecs import EcsClient
-from elbsync.elb import ElbClient, MemberRef, MemberUpdate, NewMember
 from elbsync.errors import (
     AuthError,
     BadRequestError,
@@ -23,8 +22,9 @@ from elbsync.errors import (
     ThrottledError,
     TransportError,
 )
-from elbsync.retry import RetryPolicy
-from elbsync.transport import ApiSession
+from elbsync.http.auth import AkSkAuth, TokenAuth
+from elbsync.http.retry import RetryPolicy
+from elbsync.http.session import ApiSession
 
 from tests.fixtures.emulator import EmulatorHandle
 

@@ -6,11 +6,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from elbsync.auth import AkSkAuth
+from elbsync.clients.elb import ElbClient, NewMember
 from elbsync.deadline import Deadline
-from elbsync.elb import ElbClient, NewMember
+from elbsync.http.auth import AkSkAuth
+from elbsync.http.session import ApiSession
 from elbsync.state.records import CheckJob
-from elbsync.transport import ApiSession
 
 from tests.integration.functions.conftest import Functions
 

@@ -13,7 +13,7 @@ import pytest
 from elbsync import runtime
 from elbsync.deadline import Deadline
 from elbsync.devkit.emulator import World
-from elbsync.replies import MAX_REPLY_ROWS
+from elbsync.flows.replies import MAX_REPLY_ROWS
 from elbsync.state import layout
 from elbsync.state.directory import DirectoryStore
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from elbsync.devkit.emulator import World
-from elbsync.logs import configure
+from elbsync.runtime.logs import configure
 from elbsync.state.records import LifecycleAction
 
 from tests.events import EVENTS, load_event

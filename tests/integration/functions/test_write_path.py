@@ -135,7 +135,7 @@ def test_a_lease_holder_killed_mid_drain_loses_nothing(
         writes["count"] += 1
         real_sleep(seconds)
 
-    monkeypatch.setattr("elbsync.waits.writes.time.sleep", sleep_then_die)
+    monkeypatch.setattr("elbsync.members.writes.time.sleep", sleep_then_die)
     monkeypatch.setattr("elbsync.state.lease.Leases.release", lambda *a, **k: None)
     with pytest.raises(Killed):
         functions.invoke("member_events", events[0])

@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ElementTree
 
 import httpx
 import pytest
-from elbsync.auth import S3SigV4Auth
 from elbsync.deadline import Deadline
+from elbsync.http.auth import S3SigV4Auth
 from elbsync.state import StoreAccessDenied, StoreError, open_store
 
 from tests.fixtures.objectstore import TEST_RETRY_POLICY, SeaweedFS

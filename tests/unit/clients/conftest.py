@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from elbsync.auth import AkSkAuth
-from elbsync.autoscaling import AutoScalingClient
+from elbsync.clients.autoscaling import AutoScalingClient
+from elbsync.clients.ecs import EcsClient
+from elbsync.clients.elb import ElbClient
 from elbsync.deadline import Deadline
-from elbsync.ecs import EcsClient
-from elbsync.elb import ElbClient
-from elbsync.retry import RetryPolicy
-from elbsync.transport import ApiSession
+from elbsync.http.auth import AkSkAuth
+from elbsync.http.retry import RetryPolicy
+from elbsync.http.session import ApiSession
 
 from tests.unit.clients.fake_cloud import PROJECT, FakeCloud
 

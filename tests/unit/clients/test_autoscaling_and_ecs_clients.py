@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from elbsync.autoscaling import AutoScalingClient
-from elbsync.ecs import EcsClient
+from elbsync.clients.autoscaling import AutoScalingClient
+from elbsync.clients.ecs import EcsClient
 from elbsync.errors import BadRequestError, InputError
 
 from tests.unit.clients.fake_cloud import FakeCloud

@@ -4,7 +4,7 @@ import json
 
 import httpx
 import pytest
-from elbsync.elb import ElbClient, MemberRef, MemberUpdate, NewMember
+from elbsync.clients.elb import ElbClient, MemberRef, MemberUpdate, NewMember
 from elbsync.errors import BadRequestError, InputError, NotFoundError
 
 from tests.unit.clients.fake_cloud import FakeCloud

@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 
 import httpx
-from elbsync.elb import ElbClient
-from elbsync.executor import Executor
+from elbsync.clients.elb import ElbClient
+from elbsync.members.executor import Executor
 from elbsync.state.records import MemberChange
 
 from tests.unit.clients.fake_cloud import Failure, FakeCloud

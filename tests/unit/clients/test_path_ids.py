@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from elbsync.errors import PathIdError
-from elbsync.transport import path_id
+from elbsync.http.session import path_id
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from elbsync.elb import ElbClient, NewMember
+from elbsync.clients.elb import ElbClient, NewMember
 from elbsync.errors import (
     AuthError,
     BadRequestError,
@@ -105,10 +105,10 @@ def test_retries_stop_before_the_deadline(
 
 
 def test_a_short_deadline_cuts_retries_short(cloud: FakeCloud, clock: FakeClock) -> None:
-    from elbsync.auth import TokenAuth
     from elbsync.deadline import Deadline
-    from elbsync.retry import RetryPolicy
-    from elbsync.transport import ApiSession
+    from elbsync.http.auth import TokenAuth
+    from elbsync.http.retry import RetryPolicy
+    from elbsync.http.session import ApiSession
 
     session = ApiSession(
         auth=TokenAuth("token"),

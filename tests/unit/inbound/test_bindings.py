@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from elbsync.bindings import Binding, BindingDocument, NotOurs
 from elbsync.errors import ConfigError, InputError
+from elbsync.inbound.bindings import Binding, BindingDocument, NotOurs
 from elbsync.inbound.lifecycle import LifecycleNotification
 
 from tests.events import load_event
@@ -342,8 +342,8 @@ def test_writes_are_serialised_per_load_balancer_or_per_pool_when_it_is_unknown(
 
 
 def test_a_name_match_never_picks_a_binding_pinned_to_another_group() -> None:
-    from elbsync.bindings import BindingDocument
     from elbsync.errors import InputError
+    from elbsync.inbound.bindings import BindingDocument
     from elbsync.inbound.lifecycle import LifecycleNotification
 
     document = BindingDocument.model_validate(

@@ -39,7 +39,7 @@ from elbsync.inbound.limits import (
 )
 from elbsync.inbound.timer import TimerOptions, timer_options
 from elbsync.inbound.validation import check
-from elbsync.logs import configure
+from elbsync.runtime.logs import configure
 from elbsync.settings import Settings
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.idempotency import idempotency_key, payload_hash

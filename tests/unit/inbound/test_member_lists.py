@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from elbsync.errors import InputError
+from elbsync.http.retry import RetryPolicy
 from elbsync.inbound.deployments import (
     DEPLOYMENT_TYPES,
     MAX_MEMBERS_BY_REFERENCE,
@@ -27,7 +28,6 @@ from elbsync.inbound.member_lists import (
     read_list,
 )
 from elbsync.inbound.validation import check, parse
-from elbsync.retry import RetryPolicy
 from elbsync.state import StoreAccessDenied, StoreUnavailable, layout
 from elbsync.state.store import ObjectStore, check_key
 from hypothesis import given

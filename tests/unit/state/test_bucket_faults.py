@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from elbsync.auth import S3SigV4Auth
 from elbsync.deadline import Deadline
 from elbsync.errors import DeadlineExceeded
-from elbsync.retry import RetryPolicy
+from elbsync.http.auth import S3SigV4Auth
+from elbsync.http.retry import RetryPolicy
 from elbsync.state import (
     KeyExists,
     StoreAccessDenied,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from elbsync.auth import ObsAuth, S3SigV4Auth
 from elbsync.deadline import Deadline
 from elbsync.errors import ConfigError
+from elbsync.http.auth import ObsAuth, S3SigV4Auth
 from elbsync.settings import Settings
 from elbsync.state import CheckJob, StateRepository, WriteOutcomeUnknown, layout, open_store
 from elbsync.state.directory import DirectoryStore

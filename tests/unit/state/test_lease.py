@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from elbsync.deadline import Deadline
-from elbsync.logs import configure
+from elbsync.runtime.logs import configure
 from elbsync.state import layout
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.lease import Lease, Leases

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from elbsync.auth import AkSkAuth
+from elbsync.clients.elb import ElbClient
 from elbsync.deadline import Deadline
-from elbsync.elb import ElbClient
-from elbsync.logs import configure
-from elbsync.retry import RetryPolicy
+from elbsync.http.auth import AkSkAuth
+from elbsync.http.retry import RetryPolicy
+from elbsync.http.session import ApiSession
+from elbsync.members.writes import WritePath
+from elbsync.runtime.logs import configure
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.repository import StateRepository
-from elbsync.transport import ApiSession
-from elbsync.waits.writes import WritePath
 
 from tests.unit.clients.fake_cloud import PROJECT, FakeCloud
 

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import httpx
 from elbsync.errors import ThrottledError
-from elbsync.replies import MemberRow
+from elbsync.flows.replies import MemberRow
+from elbsync.members.writes import PoolWrite, WritePath, outcomes_of
 from elbsync.state import layout
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.lease import Leases
 from elbsync.state.records import AuditEntry, MemberChange, WriteIntent, decode
 from elbsync.state.repository import StateRepository
-from elbsync.waits.writes import PoolWrite, WritePath, outcomes_of
 
 from tests.unit.clients.fake_cloud import Failure, FakeCloud
 from tests.unit.waits.conftest import START, FakeTime, SentLog

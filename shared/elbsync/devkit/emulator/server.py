@@ -20,7 +20,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qsl, unquote
 
-from elbsync.auth.keys import header_text
 from elbsync.devkit.emulator import admin, autoscaling, ecs, elb
 from elbsync.devkit.emulator.clock import VirtualClock, iso
 from elbsync.devkit.emulator.cloud import Cloud, new_request_id
@@ -33,6 +32,7 @@ from elbsync.devkit.emulator.verify import (
     project_mismatch,
 )
 from elbsync.devkit.emulator.world import World, load_world
+from elbsync.http.auth.base import header_text
 
 ServiceHandler = Callable[[Cloud, Call], Reply]
 

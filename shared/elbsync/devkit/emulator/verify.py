@@ -1,8 +1,8 @@
 """Request authentication, verified the way Huawei's API gateway does it.
 
 An SDK-HMAC-SHA256 request is checked by rebuilding its canonical request with the very functions
-the client signer uses (:mod:`elbsync.auth.sdk_hmac`), over exactly the headers the client lists
-in ``SignedHeaders``. An ``X-Auth-Token`` request is checked against the world's IAM tokens.
+the client signer uses (:mod:`elbsync.http.auth.sdk_hmac`), over exactly the headers the client
+lists in ``SignedHeaders``. An ``X-Auth-Token`` request is checked against the world's IAM tokens.
 Either way the caller ends up with one project, which must be the project the request addresses.
 
 Failures answer as the gateway does: 401 ``APIGW.0301`` "Incorrect IAM authentication
@@ -17,7 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from elbsync.auth.sdk_hmac import (
+from elbsync.devkit.emulator.replies import ApiFailure
+from elbsync.devkit.emulator.world import Credential
+from elbsync.http.auth.sdk_hmac import (
     CONTENT_SHA256_HEADER,
     DATE_FORMAT,
     DATE_HEADER,
@@ -27,8 +29,6 @@ from elbsync.auth.sdk_hmac import (
     signature,
     string_to_sign,
 )
-from elbsync.devkit.emulator.replies import ApiFailure
-from elbsync.devkit.emulator.world import Credential
 
 AUTH_ERROR_CODE = "APIGW.0301"
 _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -48,7 +48,7 @@ class SignedRequest:
     """The parts of an HTTP request that the signature covers.
 
     ``headers`` maps lower-case names to every value received for that name, already decoded
-    with :func:`elbsync.auth.keys.header_text`.
+    with :func:`elbsync.http.auth.base.header_text`.
     """
 
     method: str

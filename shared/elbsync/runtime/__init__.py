@@ -16,20 +16,20 @@ from typing import TYPE_CHECKING, Literal
 
 import structlog
 
-from elbsync.context import FunctionContext
-from elbsync.credentials import Credentials
 from elbsync.deadline import Deadline
 from elbsync.errors import ElbsyncError, NotImplementedYet
+from elbsync.http.retry import RetryPolicy
+from elbsync.http.session import ApiSession, shared_client
 from elbsync.inbound.limits import MAX_EVENT_CHARS, check_event
-from elbsync.logs import bind_invocation, configure
-from elbsync.retry import RetryPolicy
+from elbsync.runtime.context import FunctionContext
+from elbsync.runtime.credentials import Credentials
+from elbsync.runtime.logs import bind_invocation, configure
 from elbsync.settings import Settings
-from elbsync.transport import ApiSession, shared_client
 
 if TYPE_CHECKING:
-    from elbsync.autoscaling import AutoScalingClient
-    from elbsync.ecs import EcsClient
-    from elbsync.elb import ElbClient
+    from elbsync.clients.autoscaling import AutoScalingClient
+    from elbsync.clients.ecs import EcsClient
+    from elbsync.clients.elb import ElbClient
     from elbsync.state.store import ObjectStore
 
 Event = Mapping[str, object]
@@ -135,7 +135,7 @@ class Invocation:
         return self._store
 
     def elb(self) -> ElbClient:
-        from elbsync.elb import ElbClient
+        from elbsync.clients.elb import ElbClient
 
         return ElbClient(
             self.session(),
@@ -144,7 +144,7 @@ class Invocation:
         )
 
     def autoscaling(self) -> AutoScalingClient:
-        from elbsync.autoscaling import AutoScalingClient
+        from elbsync.clients.autoscaling import AutoScalingClient
 
         return AutoScalingClient(
             self.session(),
@@ -153,7 +153,7 @@ class Invocation:
         )
 
     def ecs(self) -> EcsClient:
-        from elbsync.ecs import EcsClient
+        from elbsync.clients.ecs import EcsClient
 
         return EcsClient(
             self.session(),

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from elbsync.auth import AkSkAuth, TokenAuth
-from elbsync.context import FunctionContext
 from elbsync.errors import ConfigError
-from elbsync.logs import register_secret
+from elbsync.http.auth import AkSkAuth, TokenAuth
+from elbsync.runtime.context import FunctionContext
+from elbsync.runtime.logs import register_secret
 from elbsync.settings import Settings
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from elbsync.elb import CheckItem, CheckJob
+from elbsync.clients.elb import CheckItem, CheckJob
 from elbsync.state.records import CheckFinding
 
 _PLACEHOLDER = re.compile(r"\{\$(\w+)\}")

@@ -13,7 +13,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from elbsync.errors import InputError, TransportError
-from elbsync.transport import ApiSession, QueryValue, path_id, reply_list, reply_model
+from elbsync.http.session import ApiSession, QueryValue, path_id, reply_list, reply_model
 
 BATCH_LIMIT = 200
 PAGE_LIMIT = 2000  # the API's largest page; fewer round trips when listing big pools

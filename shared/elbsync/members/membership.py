@@ -8,16 +8,16 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from elbsync.clients.elb import ElbClient
 from elbsync.deadline import Deadline
-from elbsync.elb import ElbClient
-from elbsync.replies import MemberRow
+from elbsync.flows.replies import MemberRow
+from elbsync.members.writes import WritePath, outcomes_of
 from elbsync.state.records import WriteIntent
 from elbsync.state.repository import StateRepository
 from elbsync.waits.check_jobs import CheckJobs
-from elbsync.waits.writes import WritePath, outcomes_of
 
 if TYPE_CHECKING:
-    from elbsync.autoscaling import AutoScalingClient
+    from elbsync.clients.autoscaling import AutoScalingClient
     from elbsync.runtime import Invocation
     from elbsync.state.store import ObjectStore
     from elbsync.waits.drains import Drains

@@ -35,11 +35,11 @@ from typing import cast
 import structlog
 from pydantic import JsonValue
 
+from elbsync.clients.elb import BATCH_LIMIT, ElbClient
 from elbsync.deadline import Deadline
-from elbsync.elb import BATCH_LIMIT, ElbClient
 from elbsync.errors import DeadlineExceeded, ElbsyncError
-from elbsync.executor import Executor
-from elbsync.replies import MemberRow
+from elbsync.flows.replies import MemberRow
+from elbsync.members.executor import Executor
 from elbsync.state.errors import StateError
 from elbsync.state.lease import Lease, Leases
 from elbsync.state.records import (

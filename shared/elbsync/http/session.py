@@ -29,7 +29,7 @@ from elbsync.errors import (
     TransportError,
     api_error_class,
 )
-from elbsync.retry import RetryPolicy, Sleep, call_with_retry
+from elbsync.http.retry import RetryPolicy, Sleep, call_with_retry
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 QueryValue = str | int | bool | Sequence[str | int]
@@ -38,7 +38,7 @@ M = TypeVar("M", bound=BaseModel)
 
 USER_AGENT = "elbsync/0.1 (+httpx)"
 
-_log = structlog.get_logger("elbsync.transport")
+_log = structlog.get_logger("elbsync.http.session")
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
 

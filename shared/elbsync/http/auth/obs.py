@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 
-from elbsync.auth.keys import KeySigner, header_values
+from elbsync.http.auth.base import KeySigner, header_values
 
 HEADER_PREFIX = "x-obs-"
 META_PREFIX = "x-obs-meta-"

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from elbsync.errors import InputError
-from elbsync.transport import ApiSession, QueryValue, path_id, reply_list
+from elbsync.http.session import ApiSession, QueryValue, path_id, reply_list
 
 LifecycleResult = Literal["CONTINUE", "ABANDON", "EXTEND"]
 

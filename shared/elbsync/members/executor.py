@@ -1,6 +1,6 @@
 """The executor: sends one pool's member changes to ELB as batch calls, paced by its writer.
 
-It is used only by the write path (:mod:`elbsync.waits.writes`), which holds the load
+It is used only by the write path (:mod:`elbsync.members.writes`), which holds the load
 balancer's lease and decides what to send. The executor turns changes into batch calls of at
 most 200 members, waits for the balancer's busy window before each call (the :class:`Pacer`),
 and tells apart what ELB decided from what it did not answer:
@@ -22,11 +22,11 @@ from typing import Protocol
 
 import structlog
 
-from elbsync.elb import ElbClient, MemberRef, MemberResult, MemberUpdate, NewMember
+from elbsync.clients.elb import ElbClient, MemberRef, MemberResult, MemberUpdate, NewMember
 from elbsync.errors import ApiError, BadRequestError, BusyError, ElbsyncError, is_transient
 from elbsync.state.records import ChangeOp, ChangeResult, ChangeResultName, MemberChange
 
-_log = structlog.get_logger("elbsync.executor")
+_log = structlog.get_logger("elbsync.members.executor")
 
 #: The most calls one refused batch may spend isolating its bad members.
 ISOLATION_CALLS = 40

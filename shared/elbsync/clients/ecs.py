@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elbsync.transport import ApiSession, path_id, reply_list
+from elbsync.http.session import ApiSession, path_id, reply_list
 
 
 class FixedIp(BaseModel):

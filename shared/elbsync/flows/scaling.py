@@ -17,14 +17,15 @@ from typing import Literal
 
 import structlog
 
-from elbsync.autoscaling import AutoScalingClient, LifecycleResult
-from elbsync.bindings import Binding
-from elbsync.ecs import EcsClient
+from elbsync.clients.autoscaling import AutoScalingClient, LifecycleResult
+from elbsync.clients.ecs import EcsClient
 from elbsync.errors import ApiError, InputError, NotFoundError
+from elbsync.flows.replies import LifecycleStatus, ScalingResult
+from elbsync.inbound.bindings import Binding
 from elbsync.inbound.lifecycle import LifecycleNotification
-from elbsync.membership import Membership
-from elbsync.planner import owned_name
-from elbsync.replies import LifecycleStatus, ScalingResult
+from elbsync.members.membership import Membership
+from elbsync.members.planner import owned_name
+from elbsync.members.writes import PoolWrite, queue_of, queue_of_record
 from elbsync.state.errors import TransitionRefused
 from elbsync.state.records import (
     CheckSpec,
@@ -36,9 +37,8 @@ from elbsync.state.records import (
     WaitedMember,
 )
 from elbsync.waits.lifecycle import call_back, holds, launch_intent_key
-from elbsync.waits.writes import PoolWrite, queue_of, queue_of_record
 
-_log = structlog.get_logger("elbsync.scaling")
+_log = structlog.get_logger("elbsync.flows.scaling")
 
 #: Auto Scaling's default hook timeout, used when the hanging-instance list gives none.
 DEFAULT_HOOK_TIMEOUT = timedelta(seconds=3600)

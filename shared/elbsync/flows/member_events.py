@@ -29,20 +29,20 @@ from pydantic import JsonValue
 from elbsync.errors import ConfigError, InputError
 from elbsync.inbound.envelopes import LIFECYCLE_EVENT_TYPE, Inbound, Rejected, unwrap
 from elbsync.inbound.validation import parse
-from elbsync.membership import membership_for
+from elbsync.members.membership import membership_for
 from elbsync.runtime import Event, Invocation, Reply, printable_id
 from elbsync.state.errors import IdempotencyKeyReused
 from elbsync.state.idempotency import Idempotency, Replay
 
 if TYPE_CHECKING:
-    from elbsync.bindings import Binding, BindingDocument
+    from elbsync.flows.replies import DeploymentResult, ScalingResult
+    from elbsync.inbound.bindings import Binding, BindingDocument
     from elbsync.inbound.lifecycle import LifecycleNotification
-    from elbsync.replies import DeploymentResult, ScalingResult
 
 # The scaling and deployment flows (and their models) are imported by the events that need
 # them, so a new function instance does not pay for both.
 
-_log = structlog.get_logger("elbsync.member_events")
+_log = structlog.get_logger("elbsync.flows.member_events")
 #: Event statuses that make the reply's ``ok`` false.
 NOT_OK = frozenset({"rejected", "refused"})
 NOTHING_DONE = "every change the event asked for was refused, failed or not found"
@@ -146,7 +146,7 @@ class MemberEvents:
         ``None`` for a deployment event."""
         if item.type != LIFECYCLE_EVENT_TYPE:
             return None
-        from elbsync.bindings import NotOurs
+        from elbsync.inbound.bindings import NotOurs
         from elbsync.inbound.lifecycle import LifecycleNotification
 
         note = parse(LifecycleNotification, item.data, at=item.at)
@@ -158,7 +158,7 @@ class MemberEvents:
         return Owner(note, owner)
 
     def _lifecycle(self, note: LifecycleNotification, binding: Binding) -> dict[str, object]:
-        from elbsync.scaling import Scaling
+        from elbsync.flows.scaling import Scaling
 
         scaling = Scaling(self.membership, self.invocation.autoscaling(), self.invocation.ecs())
         done = scaling.handle(note, binding)
@@ -167,9 +167,9 @@ class MemberEvents:
         return {"status": status, "binding": binding.name, "result": done.reply()}
 
     def _deployment(self, item: Inbound, key: str) -> dict[str, object]:
-        from elbsync.deployment import Deployment, DeploymentEvent
+        from elbsync.flows.deployment import Deployment, DeploymentEvent
+        from elbsync.flows.replies import DryRunResult
         from elbsync.inbound.deployments import DEPLOYMENT_TYPES
-        from elbsync.replies import DryRunResult
 
         model = DEPLOYMENT_TYPES[item.type][0]
         event = parse(model, item.data, at=item.at)
@@ -224,7 +224,7 @@ def _warn_undone(result: ScalingResult | DeploymentResult) -> None:
 
 def load_bindings(invocation: Invocation, *, required: bool) -> BindingDocument | None:
     """The binding document: ``ELBSYNC_BINDINGS``, or the store object ``ELBSYNC_BINDINGS_KEY``."""
-    from elbsync.bindings import BindingDocument
+    from elbsync.inbound.bindings import BindingDocument
 
     settings = invocation.settings
     if settings.bindings:

@@ -1,7 +1,7 @@
 """check_poller: the only part of elbsync that waits, as a short scheduler over the waits.
 
 Each tick it polls due member check jobs (:mod:`elbsync.waits.check_jobs`), sends what is left
-in the write queues (:mod:`elbsync.waits.writes`), advances lifecycle actions
+in the write queues (:mod:`elbsync.members.writes`), advances lifecycle actions
 (:mod:`elbsync.waits.lifecycle`) and drains (:mod:`elbsync.waits.drains`), sends the writes
 those queued, and expires old records. Work is taken in order of due time; no new work starts
 when the invocation's remaining time runs short, and whatever is not done stays pending,
@@ -22,19 +22,19 @@ from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
-from elbsync.autoscaling import AutoScalingClient
+from elbsync.clients.autoscaling import AutoScalingClient
 from elbsync.deadline import Deadline
 from elbsync.errors import ElbsyncError
 from elbsync.inbound.timer import timer_options
-from elbsync.membership import Membership, membership_for
+from elbsync.members.membership import Membership, membership_for
+from elbsync.members.writes import queue_of_record
 from elbsync.state.errors import StateError, TransitionRefused
 from elbsync.state.records import CheckJob, Drain, LifecycleAction, WaitingRecord, WriteIntent
-from elbsync.waits.writes import queue_of_record
 
 if TYPE_CHECKING:
     from elbsync.runtime import Invocation
 
-_log = structlog.get_logger("elbsync.poller")
+_log = structlog.get_logger("elbsync.flows.check_poller")
 
 R = TypeVar("R", bound=WaitingRecord)
 T = TypeVar("T")

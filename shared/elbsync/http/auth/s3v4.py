@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 
-from elbsync.auth.keys import KeySigner, header_values
+from elbsync.http.auth.base import KeySigner, header_values
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from elbsync.elb import Member
+from elbsync.clients.elb import Member
 from elbsync.inbound.deployments import Endpoint, MemberSpec, WeightSpec
 
 OWNER_PREFIX = "elbsync:"

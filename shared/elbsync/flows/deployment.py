@@ -15,13 +15,14 @@ from typing import cast
 
 from pydantic import JsonValue
 
-from elbsync.bindings import BindingDocument
-from elbsync.elb import Member
+from elbsync.clients.elb import Member
 from elbsync.errors import InputError
+from elbsync.flows.replies import DeploymentResult, DryRunResult, MemberRow
+from elbsync.inbound.bindings import BindingDocument
 from elbsync.inbound.deployments import Deregister, Desired, MemberSpec, Register, SetWeights
 from elbsync.inbound.member_lists import endpoints_of, members_of
-from elbsync.membership import Membership
-from elbsync.planner import (
+from elbsync.members.membership import Membership
+from elbsync.members.planner import (
     Guards,
     Plan,
     owned_name,
@@ -30,9 +31,8 @@ from elbsync.planner import (
     plan_removal,
     plan_weights,
 )
-from elbsync.replies import DeploymentResult, DryRunResult, MemberRow
+from elbsync.members.writes import PoolWrite, intent_id, intent_record_id, queue_of
 from elbsync.state.records import CheckSpec, Drain, DrainTarget, MemberChange
-from elbsync.waits.writes import PoolWrite, intent_id, intent_record_id, queue_of
 
 DeploymentEvent = Register | Deregister | SetWeights | Desired
 #: How long check jobs started for registered members are polled before they expire.

@@ -4,8 +4,8 @@
 - :class:`TokenAuth`: an IAM token in ``X-Auth-Token``.
 """
 
-from elbsync.auth.obs import ObsAuth
-from elbsync.auth.s3v4 import S3SigV4Auth
-from elbsync.auth.sdk_hmac import AkSkAuth, TokenAuth
+from elbsync.http.auth.obs import ObsAuth
+from elbsync.http.auth.s3v4 import S3SigV4Auth
+from elbsync.http.auth.sdk_hmac import AkSkAuth, TokenAuth
 
 __all__ = ["AkSkAuth", "ObsAuth", "S3SigV4Auth", "TokenAuth"]

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from elbsync.errors import DeadlineExceeded
+from elbsync.errors import DeadlineExceededError
 
 Clock = Callable[[], float]
 
@@ -37,6 +37,6 @@ class Deadline:
         return self.remaining() <= 0.0
 
     def check(self, doing: str) -> None:
-        """Raise :class:`DeadlineExceeded` if no time is left to start ``doing``."""
+        """Raise :class:`DeadlineExceededError` if no time is left to start ``doing``."""
         if self.expired():
-            raise DeadlineExceeded(f"no time left to {doing}")
+            raise DeadlineExceededError(f"no time left to {doing}")

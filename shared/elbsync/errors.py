@@ -96,13 +96,13 @@ class PathIdError(InputError):
     code = "invalid_id"
 
 
-class NotImplementedYet(ElbsyncError):
+class NotImplementedYetError(ElbsyncError):
     """A function whose behaviour is not built yet: a clear reply instead of a crash."""
 
     code = "not_implemented"
 
 
-class DeadlineExceeded(ElbsyncError):
+class DeadlineExceededError(ElbsyncError):
     """The invocation's remaining time (minus the safety margin) is used up."""
 
     code = "deadline_exceeded"
@@ -114,8 +114,10 @@ class RemoteError(ElbsyncError):
     code = "remote_error"
 
 
-class TransportError(RemoteError):
-    """No usable HTTP answer: connection refused or reset, timeout, broken reply."""
+class NoAnswerError(RemoteError):
+    """No usable HTTP answer: connection refused or reset, timeout, broken reply.
+
+    (httpx's own ``TransportError`` is wrapped into this where a request is sent.)"""
 
     code = "transport_error"
 
@@ -225,7 +227,7 @@ def is_transient(error: ElbsyncError) -> bool:
 
     A transient failure is never a decision: the work stays queued or is delivered again.
     """
-    if isinstance(error, TransportError | DeadlineExceeded | BusyError):
+    if isinstance(error, NoAnswerError | DeadlineExceededError | BusyError):
         return True
     if isinstance(error, ThrottledError | ServerError | AuthError):
         return True

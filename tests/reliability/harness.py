@@ -34,7 +34,7 @@ from elbsync.errors import ElbsyncError
 from elbsync.http import session as transport
 from elbsync.runtime.logs import configure
 from elbsync.state.directory import DirectoryStore
-from elbsync.state.errors import StoreUnavailable
+from elbsync.state.errors import StoreUnavailableError
 from elbsync.state.store import ListPage, ObjectStore, StoredObject
 
 TIMER = {"version": "v1.0", "time": "", "trigger_type": "TIMER", "trigger_name": "campaign"}
@@ -133,12 +133,12 @@ class FaultyStore(ObjectStore):
         fault = self.injector.store_fault()
         write = operation in ("put", "create", "delete")
         if fault == "unavailable" or (fault is not None and not write):
-            raise StoreUnavailable("injected: unavailable", operation=operation, key=key)
+            raise StoreUnavailableError("injected: unavailable", operation=operation, key=key)
         result = call()
         self.injector.call(sent=True)
         if fault == "applied":
             # The write happened; its reply and the read-back both failed.
-            raise StoreUnavailable(
+            raise StoreUnavailableError(
                 "injected: reply lost after the write", operation=operation, key=key
             )
         return result

@@ -12,7 +12,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elbsync.errors import InputError, TransportError
+from elbsync.errors import InputError, NoAnswerError
 from elbsync.http.session import ApiSession, QueryValue, path_id, reply_list, reply_model
 
 BATCH_LIMIT = 200
@@ -114,7 +114,7 @@ class CheckGroup(_Reply):
     check_items: list[CheckItem] = Field(default_factory=list)
 
 
-class CheckJobResult(_Reply):
+class MemberCheckResult(_Reply):
     config: CheckGroup | None = None
     acl: CheckGroup | None = None
     security_group: CheckGroup | None = None
@@ -124,14 +124,14 @@ class CheckJobResult(_Reply):
         return {name: group for name, group in found.items() if group is not None}
 
 
-class CheckJob(_Reply):
+class MemberCheckReply(_Reply):
     job_id: str
     status: Literal["processing", "processed", "failed"]
     member_id: str | None = None
     listener_id: str | None = None
     check_item_total_num: int | None = None
     check_item_finished_num: int | None = None
-    result: CheckJobResult | None = None
+    result: MemberCheckResult | None = None
 
 
 def chunks(items: Sequence[T], size: int = BATCH_LIMIT) -> Iterator[Sequence[T]]:
@@ -253,15 +253,15 @@ class ElbClient:
         check = body.get("member_check")
         job_id = check.get("job_id") if isinstance(check, dict) else None
         if not isinstance(job_id, str) or not job_id:
-            raise TransportError(
+            raise NoAnswerError(
                 "reply has no member_check.job_id", operation="elb.create_check_job"
             )
         return job_id
 
-    def show_check_job(self, job_id: str) -> CheckJob:
+    def show_check_job(self, job_id: str) -> MemberCheckReply:
         url = f"{self._base}/members/check/jobs/{path_id(job_id, 'job_id')}"
         body = self._session.call("GET", url, operation="elb.show_check_job")
         check = body.get("member_check")
         if not isinstance(check, dict):
-            raise TransportError("reply has no member_check", operation="elb.show_check_job")
-        return reply_model(CheckJob, {"job_id": job_id, **check}, "elb.show_check_job")
+            raise NoAnswerError("reply has no member_check", operation="elb.show_check_job")
+        return reply_model(MemberCheckReply, {"job_id": job_id, **check}, "elb.show_check_job")

@@ -28,7 +28,7 @@ from elbsync.errors import ElbsyncError
 from elbsync.inbound.timer import timer_options
 from elbsync.members.membership import Membership, membership_for
 from elbsync.members.writes import queue_of_record
-from elbsync.state.errors import StateError, TransitionRefused
+from elbsync.state.errors import StateError, TransitionRefusedError
 from elbsync.state.records import CheckJob, Drain, LifecycleAction, WaitingRecord, WriteIntent
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ class Poller:
         def run(item: T) -> None:
             try:
                 work(item)
-            except TransitionRefused as exc:
+            except TransitionRefusedError as exc:
                 # Another run (overlapping ticks) moved the record on first: it owns this step.
                 _log.info("poll_item_moved_on", kind=kind, record_id=name(item), reason=exc.message)
             except (ElbsyncError, StateError) as exc:

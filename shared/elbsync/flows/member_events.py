@@ -31,7 +31,7 @@ from elbsync.inbound.envelopes import LIFECYCLE_EVENT_TYPE, Inbound, Rejected, u
 from elbsync.inbound.validation import parse
 from elbsync.members.membership import membership_for
 from elbsync.runtime import Event, Invocation, Reply, printable_id
-from elbsync.state.errors import IdempotencyKeyReused
+from elbsync.state.errors import IdempotencyKeyReusedError
 from elbsync.state.idempotency import Idempotency, Replay
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class MemberEvents:
                 payload=cast(JsonValue, dict(item.data)),
                 take_over=True,
             )
-        except IdempotencyKeyReused as exc:
+        except IdempotencyKeyReusedError as exc:
             _log.warning("event_rejected", at=item.id_field, error=exc.to_dict())
             return {**base, "status": "rejected", "at": item.id_field, "error": exc.to_dict()}
         if isinstance(started, Replay):

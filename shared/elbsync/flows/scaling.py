@@ -26,7 +26,7 @@ from elbsync.inbound.lifecycle import LifecycleNotification
 from elbsync.members.membership import Membership
 from elbsync.members.planner import owned_name
 from elbsync.members.writes import PoolWrite, queue_of, queue_of_record
-from elbsync.state.errors import TransitionRefused
+from elbsync.state.errors import TransitionRefusedError
 from elbsync.state.records import (
     CheckSpec,
     Drain,
@@ -195,7 +195,7 @@ class Scaling:
         self.membership.writes.flush(queue_of_record(r) for r in drain.weight_intents)
         try:
             finished = drain.terminal or self.drains.advance(drain).finished
-        except TransitionRefused:  # the poller moved the drain on meanwhile: it finishes it
+        except TransitionRefusedError:  # the poller moved the drain on meanwhile: it finishes it
             finished = False
         outcomes = self.drains.outcomes(drain)
         return ScalingResult(

@@ -23,10 +23,10 @@ from elbsync.deadline import Deadline
 from elbsync.errors import (
     ApiError,
     BusyError,
+    NoAnswerError,
     PathIdError,
     ServerError,
     ThrottledError,
-    TransportError,
     api_error_class,
 )
 from elbsync.http.retry import RetryPolicy, Sleep, call_with_retry
@@ -166,7 +166,7 @@ class ApiSession:
             return self._send_once(method, url, operation, params, json_body, expect)
 
         def should_retry(exc: Exception) -> bool:
-            if isinstance(exc, TransportError):
+            if isinstance(exc, NoAnswerError):
                 return True
             if isinstance(exc, _ApiFailure):
                 err = exc.error
@@ -243,7 +243,7 @@ class ApiSession:
             )
             response = self.client.send(request, auth=self.auth)
         except httpx.TransportError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}", operation=operation) from exc
+            raise NoAnswerError(f"{type(exc).__name__}: {exc}", operation=operation) from exc
         if response.status_code in expect:
             return response
         raise _ApiFailure(api_error(response, operation), response)
@@ -273,7 +273,7 @@ def reply_model(model: type[M], data: object, operation: str) -> M:
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
-        raise TransportError(
+        raise NoAnswerError(
             f"unexpected reply shape at {where or '(reply)'}: {problem['msg']}", operation=operation
         ) from exc
 
@@ -282,7 +282,7 @@ def reply_list(body: JsonObject, key: str, model: type[M], operation: str) -> li
     """Read the list under ``key`` of a reply, each item as ``model``."""
     items = body.get(key, [])
     if not isinstance(items, list):
-        raise TransportError(f"reply has no {key} list", operation=operation)
+        raise NoAnswerError(f"reply has no {key} list", operation=operation)
     return [reply_model(model, item, operation) for item in items]
 
 
@@ -292,7 +292,7 @@ def _json_object(response: httpx.Response, operation: str) -> JsonObject:
     try:
         body = response.json()
     except ValueError as exc:
-        raise TransportError("reply is not JSON", operation=operation) from exc
+        raise NoAnswerError("reply is not JSON", operation=operation) from exc
     if not isinstance(body, dict):
-        raise TransportError("reply is not a JSON object", operation=operation)
+        raise NoAnswerError("reply is not a JSON object", operation=operation)
     return body

@@ -37,7 +37,7 @@ from pydantic import JsonValue
 
 from elbsync.clients.elb import BATCH_LIMIT, ElbClient
 from elbsync.deadline import Deadline
-from elbsync.errors import DeadlineExceeded, ElbsyncError
+from elbsync.errors import DeadlineExceededError, ElbsyncError
 from elbsync.flows.replies import MemberRow
 from elbsync.members.executor import Executor
 from elbsync.state.errors import StateError
@@ -129,7 +129,7 @@ class Pacer:
         if wait <= 0:
             return
         if wait >= self.deadline.remaining():
-            raise DeadlineExceeded("no time left to wait for the load balancer's busy window")
+            raise DeadlineExceededError("no time left to wait for the load balancer's busy window")
         self.sleep(wait)
 
     def before_write(self) -> None:
@@ -315,7 +315,7 @@ class WritePath:
                 lease = self.leases.acquire(
                     queue, seconds=self.deadline.remaining(), deadline=self.deadline
                 )
-            except (StateError, DeadlineExceeded) as exc:
+            except (StateError, DeadlineExceededError) as exc:
                 _log.warning("write_lease_unavailable", queue=queue, error=exc.to_dict())
                 return
             if lease is None:
@@ -475,7 +475,7 @@ class WritePath:
                 ),
                 deadline=self.deadline,
             )
-        except (StateError, DeadlineExceeded) as exc:
+        except (StateError, DeadlineExceededError) as exc:
             _log.warning("audit_entry_lost", intent_id=intent.intent_id, error=exc.to_dict())
 
     def _time_for_a_round(self, pace_s: float) -> bool:

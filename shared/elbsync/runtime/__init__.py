@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import structlog
 
 from elbsync.deadline import Deadline
-from elbsync.errors import ElbsyncError, NotImplementedYet
+from elbsync.errors import ElbsyncError, NotImplementedYetError
 from elbsync.http.retry import RetryPolicy
 from elbsync.http.session import ApiSession, shared_client
 from elbsync.inbound.limits import MAX_EVENT_CHARS, check_event
@@ -280,4 +280,4 @@ def run(
 
 def not_implemented(invocation: Invocation, event: Event) -> Reply:
     """Placeholder work for a function whose behaviour is not built yet."""
-    raise NotImplementedYet(f"{invocation.function_name} is not implemented yet")
+    raise NotImplementedYetError(f"{invocation.function_name} is not implemented yet")

@@ -33,11 +33,11 @@ import structlog
 from elbsync.deadline import Deadline
 from elbsync.http.retry import RetryPolicy, Sleep, call_with_retry
 from elbsync.state.errors import (
-    KeyExists,
-    StoreAccessDenied,
+    KeyExistsError,
+    StoreAccessDeniedError,
     StoreError,
-    StoreUnavailable,
-    WriteOutcomeUnknown,
+    StoreUnavailableError,
+    WriteOutcomeUnknownError,
 )
 from elbsync.state.store import (
     MAX_PAGE_SIZE,
@@ -235,9 +235,9 @@ class BucketStore(ObjectStore):
             detail += f": {reply.message}"
         cls: type[StoreError] = StoreError
         if reply.status in (401, 403):
-            cls = StoreAccessDenied
+            cls = StoreAccessDeniedError
         elif reply.status in _SERVER_ERRORS or reply.status == 429:
-            cls = StoreUnavailable
+            cls = StoreUnavailableError
         return cls(
             detail,
             operation=operation,
@@ -281,7 +281,7 @@ class BucketStore(ObjectStore):
             )
             response = self.client.send(request, auth=self.auth)
         except httpx.TransportError as exc:
-            unreachable = StoreUnavailable(
+            unreachable = StoreUnavailableError(
                 f"{type(exc).__name__}: {exc}", operation=operation, key=key
             )
             if not write or isinstance(exc, _NOT_SENT):
@@ -368,7 +368,7 @@ class BucketStore(ObjectStore):
             if current is not None and current.data == data:
                 _log.info("state_write_confirmed", operation="put", key=key)
                 return current.etag
-            raise WriteOutcomeUnknown(
+            raise WriteOutcomeUnknownError(
                 "the reply was lost and the object does not hold our bytes",
                 operation="put",
                 key=key,
@@ -406,10 +406,10 @@ class BucketStore(ObjectStore):
                 if current is None:
                     raise _Retryable(lost.error) from lost
                 if current.data != data:
-                    raise KeyExists(key) from lost
+                    raise KeyExistsError(key) from lost
                 return httpx.Response(200, headers={"ETag": current.etag})
             if response.status_code not in (200, 201):
-                raise KeyExists(key)
+                raise KeyExistsError(key)
             return response
 
         response = self._with_retries(attempt, operation="create", key=key, deadline=bound)
@@ -440,7 +440,7 @@ class BucketStore(ObjectStore):
                     return httpx.Response(204)
                 if expected_etag is None or current.etag == expected_etag:
                     raise _Retryable(lost.error) from lost
-                raise WriteOutcomeUnknown(
+                raise WriteOutcomeUnknownError(
                     "the reply was lost and the key now holds another version",
                     operation="delete",
                     key=key,

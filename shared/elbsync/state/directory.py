@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from elbsync.deadline import Deadline
-from elbsync.state.errors import KeyExists, StoreError
+from elbsync.state.errors import KeyExistsError, StoreError
 from elbsync.state.store import (
     MAX_PAGE_SIZE,
     ListedObject,
@@ -128,7 +128,7 @@ class DirectoryStore(ObjectStore):
         try:
             return self._install(key, data, os.link)
         except FileExistsError as exc:
-            raise KeyExists(key) from exc
+            raise KeyExistsError(key) from exc
         except OSError as exc:
             raise self._failure("create", key, exc) from exc
 

@@ -51,19 +51,19 @@ class StoreError(StateError, RemoteError):
         }
 
 
-class StoreUnavailable(StoreError):
+class StoreUnavailableError(StoreError):
     """No usable answer: connection errors, timeouts, 5xx or throttling outlasted the retries."""
 
     code: ClassVar[str] = "state_store_unavailable"
 
 
-class StoreAccessDenied(StoreError):
+class StoreAccessDeniedError(StoreError):
     """401/403: wrong key or secret, bad signature, expired token, or missing permission."""
 
     code: ClassVar[str] = "state_store_access_denied"
 
 
-class WriteOutcomeUnknown(StoreError):
+class WriteOutcomeUnknownError(StoreError):
     """A write's reply was lost and reading back did not show our bytes.
 
     ``current`` is what the store holds now (``None`` when the key is absent). The caller, who
@@ -78,7 +78,7 @@ class WriteOutcomeUnknown(StoreError):
         self.current = current
 
 
-class KeyExists(StateError):
+class KeyExistsError(StateError):
     """A create-if-absent found the key already taken."""
 
     code: ClassVar[str] = "state_key_exists"
@@ -88,13 +88,13 @@ class KeyExists(StateError):
         self.key = key
 
 
-class InvalidKey(StateError):
+class InvalidKeyError(StateError):
     """A key or prefix outside the store's safe alphabet (``A-Z a-z 0-9 . _ -`` and ``/``)."""
 
     code: ClassVar[str] = "state_invalid_key"
 
 
-class CorruptRecord(StateError):
+class CorruptRecordError(StateError):
     """A stored object is not a valid record of the expected kind and schema."""
 
     code: ClassVar[str] = "state_record_corrupt"
@@ -104,7 +104,7 @@ class CorruptRecord(StateError):
         self.key = key
 
 
-class TransitionRefused(StateError):
+class TransitionRefusedError(StateError):
     """A write would move a record backwards, or is based on a stale copy of it."""
 
     code: ClassVar[str] = "state_transition_refused"
@@ -116,7 +116,7 @@ class TransitionRefused(StateError):
         self.requested = requested
 
 
-class IdempotencyKeyReused(StateError):
+class IdempotencyKeyReusedError(StateError):
     """The same event id arrived with a different payload: a caller bug, never replayed."""
 
     code: ClassVar[str] = "idempotency_key_reused"
@@ -130,7 +130,7 @@ class IdempotencyKeyReused(StateError):
         self.event_id = event_id
 
 
-class EventInProgress(StateError):
+class EventInProgressError(StateError):
     """Another invocation is handling the same event right now; retry after it expires."""
 
     code: ClassVar[str] = "event_in_progress"

@@ -33,9 +33,14 @@ import structlog
 from pydantic import JsonValue
 
 from elbsync.deadline import Deadline
-from elbsync.errors import DeadlineExceeded
+from elbsync.errors import DeadlineExceededError
 from elbsync.state import layout
-from elbsync.state.errors import EventInProgress, IdempotencyKeyReused, KeyExists, StoreError
+from elbsync.state.errors import (
+    EventInProgressError,
+    IdempotencyKeyReusedError,
+    KeyExistsError,
+    StoreError,
+)
 from elbsync.state.records import IdempotencyRecord, decode, encode, utc_now
 from elbsync.state.store import ObjectStore
 
@@ -99,7 +104,7 @@ class Idempotency:
 
     def _replay(self, record: IdempotencyRecord, digest: str) -> Replay:
         if record.payload_hash != digest:
-            raise IdempotencyKeyReused(record.event_id)
+            raise IdempotencyKeyReusedError(record.event_id)
         return Replay(record.event_id, dict(record.reply or {}), record.created_at)
 
     def begin(
@@ -115,8 +120,8 @@ class Idempotency:
         """Claim the event, or return the stored reply if it was already handled.
 
         ``lease_seconds`` is how long the claim holds: the invocation's remaining time (by
-        default, what the store's deadline has left). Raises :class:`IdempotencyKeyReused` for
-        a known id with another payload and :class:`EventInProgress` while another invocation
+        default, what the store's deadline has left). Raises :class:`IdempotencyKeyReusedError` for
+        a known id with another payload and :class:`EventInProgressError` while another invocation
         holds a valid claim, unless ``take_over``: then a claim still in progress is taken over
         at once. That is for work that is idempotent end to end (the member_events flows): an
         invocation that crashed cannot say so, and a platform redelivery must not wait for its
@@ -136,7 +141,7 @@ class Idempotency:
                 return claimed
             latest = self._latest_claim(key, deadline)
             if latest is not None and latest.payload_hash != digest:
-                raise IdempotencyKeyReused(event_id)
+                raise IdempotencyKeyReusedError(event_id)
             result = self._read(layout.result_key(key), deadline)
             if result is not None:
                 return self._replay(result, digest)
@@ -144,7 +149,7 @@ class Idempotency:
             if latest is not None and latest.status == "in_progress" and latest.expires_at > now:
                 if not take_over:
                     retry_after_s = (latest.expires_at - now).total_seconds()
-                    raise EventInProgress(event_id, retry_after_s=retry_after_s)
+                    raise EventInProgressError(event_id, retry_after_s=retry_after_s)
                 _log.warning(
                     "event_claim_taken_over",
                     event_id=event_id,
@@ -154,7 +159,7 @@ class Idempotency:
             generation = (latest.generation if latest is not None else 1) + 1
             claimed = self._try_claim(key, source, event_id, digest, generation, lease, deadline)
         if claimed is None:
-            raise EventInProgress(event_id, retry_after_s=lease)
+            raise EventInProgressError(event_id, retry_after_s=lease)
         return claimed
 
     def _try_claim(
@@ -181,7 +186,7 @@ class Idempotency:
         )
         try:
             self.store.create(layout.claim_key(key, generation), encode(record), deadline=deadline)
-        except KeyExists:
+        except KeyExistsError:
             return None
         return Claim(key, source, event_id, digest, generation, record.owner, record.expires_at)
 
@@ -210,7 +215,7 @@ class Idempotency:
         result_key = layout.result_key(claim.key)
         try:
             self.store.create(result_key, encode(record), deadline=deadline)
-        except KeyExists:
+        except KeyExistsError:
             existing = self._read(result_key, deadline)
             if existing is not None and existing.reply is not None:
                 return dict(existing.reply)
@@ -247,7 +252,7 @@ class Idempotency:
             reply=reply,
         )
         # If this fails, the claim simply runs out at its expiry time.
-        with contextlib.suppress(StoreError, DeadlineExceeded):
+        with contextlib.suppress(StoreError, DeadlineExceededError):
             self.store.put(
                 layout.claim_key(claim.key, claim.generation), encode(record), deadline=deadline
             )

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 import structlog
 
 from elbsync.deadline import Deadline
-from elbsync.errors import DeadlineExceeded
+from elbsync.errors import DeadlineExceededError
 from elbsync.state import layout
-from elbsync.state.errors import KeyExists, StoreError
+from elbsync.state.errors import KeyExistsError, StoreError
 from elbsync.state.records import LeaseRecord, decode, encode, utc_now
 from elbsync.state.store import ObjectStore
 
@@ -33,7 +33,7 @@ Clock = Callable[[], datetime]
 _log = structlog.get_logger("elbsync.lease")
 
 
-class LeaseUnclear(Exception):
+class LeaseUnclearError(Exception):
     """The newest generation vanished between listing and reading: do not guess."""
 
 
@@ -67,7 +67,7 @@ class Leases:
         """
         try:
             latest = self._latest(name, deadline)
-        except LeaseUnclear:
+        except LeaseUnclearError:
             return None
         now = self.clock()
         if latest is not None and latest.status == "held" and latest.expires_at > now:
@@ -85,7 +85,7 @@ class Leases:
         )
         try:
             self.store.create(layout.lease_key(name, generation), encode(record), deadline=deadline)
-        except KeyExists:
+        except KeyExistsError:
             return None
         _log.debug("lease_acquired", lease=name, generation=generation)
         return Lease(
@@ -122,7 +122,7 @@ class Leases:
             self.store.put(
                 layout.lease_key(lease.name, lease.generation), encode(record), deadline=deadline
             )
-        except (StoreError, DeadlineExceeded) as exc:
+        except (StoreError, DeadlineExceededError) as exc:
             _log.warning("lease_release_failed", lease=lease.name, error=exc.to_dict())
 
     def _latest(self, name: str, deadline: Deadline | None) -> LeaseRecord | None:
@@ -141,5 +141,5 @@ class Leases:
             return None
         stored = self.store.get(newest[1], deadline=deadline)
         if stored is None:
-            raise LeaseUnclear(name)
+            raise LeaseUnclearError(name)
         return decode(LeaseRecord, newest[1], stored.data)

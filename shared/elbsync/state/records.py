@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from elbsync.state.errors import CorruptRecord, TransitionRefused
+from elbsync.state.errors import CorruptRecordError, TransitionRefusedError
 
 SCHEMA_VERSION = 1
 
@@ -403,16 +403,17 @@ def encode(record: BaseModel) -> bytes:
 
 
 def decode(model: type[M], key: str, data: bytes) -> M:
-    """Parse stored bytes as ``model``; a newer schema or wrong kind is a :class:`CorruptRecord`."""
+    """Parse stored bytes as ``model``; a newer schema or wrong kind is a
+    :class:`CorruptRecordError`."""
     try:
         raw = json.loads(data)
     except ValueError as exc:
-        raise CorruptRecord(key, "not JSON") from exc
+        raise CorruptRecordError(key, "not JSON") from exc
     if not isinstance(raw, dict):
-        raise CorruptRecord(key, "not a JSON object")
+        raise CorruptRecordError(key, "not a JSON object")
     version = raw.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise CorruptRecord(
+        raise CorruptRecordError(
             key, f"schema_version {version!r} is not one this code reads (<= {SCHEMA_VERSION})"
         )
     try:
@@ -420,17 +421,17 @@ def decode(model: type[M], key: str, data: bytes) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise CorruptRecord(key, f"{where}: {first['msg']}") from exc
+        raise CorruptRecordError(key, f"{where}: {first['msg']}") from exc
 
 
 def check_transition(current: WaitingRecord, new: WaitingRecord) -> bool:
     """Whether writing ``new`` over ``current`` is a real change.
 
     ``False`` when it changes nothing that matters (the same terminal status again). Raises
-    :class:`TransitionRefused` when it would move backwards or comes from a stale copy.
+    :class:`TransitionRefusedError` when it would move backwards or comes from a stale copy.
     """
     if type(current) is not type(new) or current.record_id != new.record_id:
-        raise TransitionRefused(
+        raise TransitionRefusedError(
             new.record_id,
             current=f"{current.kind}/{current.record_id}",
             requested=f"{new.kind}/{new.record_id}",
@@ -439,15 +440,15 @@ def check_transition(current: WaitingRecord, new: WaitingRecord) -> bool:
     if current.terminal:
         if new.status == current.status:
             return False
-        raise TransitionRefused(
+        raise TransitionRefusedError(
             new.record_id, current=current.status, requested=new.status, reason="already finished"
         )
     if new.order() < current.order():
-        raise TransitionRefused(
+        raise TransitionRefusedError(
             new.record_id, current=current.status, requested=new.status, reason="moves backwards"
         )
     if new.revision < current.revision:
-        raise TransitionRefused(
+        raise TransitionRefusedError(
             new.record_id,
             current=f"{current.status}@{current.revision}",
             requested=f"{new.status}@{new.revision}",

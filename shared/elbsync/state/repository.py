@@ -20,9 +20,14 @@ from typing import TypeVar
 import structlog
 
 from elbsync.deadline import Deadline
-from elbsync.errors import DeadlineExceeded
+from elbsync.errors import DeadlineExceededError
 from elbsync.state import layout
-from elbsync.state.errors import CorruptRecord, KeyExists, TransitionRefused, WriteOutcomeUnknown
+from elbsync.state.errors import (
+    CorruptRecordError,
+    KeyExistsError,
+    TransitionRefusedError,
+    WriteOutcomeUnknownError,
+)
 from elbsync.state.records import (
     AuditEntry,
     CheckJob,
@@ -138,7 +143,7 @@ class StateRepository:
         key = layout.pending_key(_kind_of(model), record_id)
         try:
             found = self._read(model, key, deadline)
-        except CorruptRecord as exc:
+        except CorruptRecordError as exc:
             _log.error("state_record_unreadable", key=key, problem=exc.message)
             return None
         return None if found is None else found[0]
@@ -163,24 +168,24 @@ class StateRepository:
                 self.store.create(key, encode(record), deadline=deadline)
                 self._log_write("state_record_added", record)
                 return record
-            except KeyExists:
+            except KeyExistsError:
                 existing = self._read(type(record), key, deadline)
                 if existing is not None:
                     return existing[0]
                 # Finished and removed between our two requests: look again.
-        raise TransitionRefused(
+        raise TransitionRefusedError(
             record.record_id, current="changing", requested=record.status, reason="kept changing"
         )
 
     def update(self, record: R, *, deadline: Deadline | None = None) -> R:
         """Write a changed record (loaded earlier and edited); return what is now stored.
 
-        Refused (:class:`TransitionRefused`) when the stored record is finished differently,
+        Refused (:class:`TransitionRefusedError`) when the stored record is finished differently,
         has moved further on, or has a newer revision than ``record`` was based on. Writing the
         same terminal status again returns the stored record unchanged.
         """
         kind = record.kind
-        lost: WriteOutcomeUnknown | None = None
+        lost: WriteOutcomeUnknownError | None = None
         for _ in range(2):
             done = self._read(type(record), layout.done_key(kind, record.record_id), deadline)
             pending_key = layout.pending_key(kind, record.record_id)
@@ -188,7 +193,7 @@ class StateRepository:
                 self._drop_stale_pending(pending_key, deadline)
                 if done[0].status == record.status:
                     return done[0]
-                raise TransitionRefused(
+                raise TransitionRefusedError(
                     record.record_id,
                     current=done[0].status,
                     requested=record.status,
@@ -196,7 +201,7 @@ class StateRepository:
                 )
             found = self._read(type(record), pending_key, deadline)
             if found is None:
-                raise TransitionRefused(
+                raise TransitionRefusedError(
                     record.record_id,
                     current="absent",
                     requested=record.status,
@@ -214,7 +219,7 @@ class StateRepository:
                 return self._finish(new, deadline)
             try:
                 self.store.put(pending_key, encode(new), deadline=deadline)
-            except WriteOutcomeUnknown as exc:
+            except WriteOutcomeUnknownError as exc:
                 # Reply lost and someone else's bytes (or none) are there: decide again from
                 # what is stored now rather than writing blindly.
                 lost = exc
@@ -264,12 +269,12 @@ class StateRepository:
             self.store.create(done_key, encode(record), deadline=deadline)
             result = record
             self._log_write("state_record_finished", record)
-        except KeyExists:
+        except KeyExistsError:
             existing = self._read(type(record), done_key, deadline)
             if existing is None:  # expired in between: nothing left to protect
                 raise
             if same_status_only and existing[0].status != record.status:
-                raise TransitionRefused(
+                raise TransitionRefusedError(
                     record.record_id,
                     current=existing[0].status,
                     requested=record.status,
@@ -282,7 +287,7 @@ class StateRepository:
     def _drop_stale_pending(self, key: str, deadline: Deadline | None) -> None:
         try:
             self.store.delete(key, deadline=deadline)
-        except WriteOutcomeUnknown:
+        except WriteOutcomeUnknownError:
             # Someone re-wrote the pending copy meanwhile; the done record already wins, and
             # the next update drops the copy again.
             _log.warning("state_pending_copy_left", key=key)
@@ -304,7 +309,7 @@ class StateRepository:
         Appending the same entry (same ``entry_id`` and time) twice stores it once.
         """
         key = layout.audit_key(entry.at, entry.entry_id)
-        with contextlib.suppress(KeyExists):
+        with contextlib.suppress(KeyExistsError):
             self.store.create(key, encode(entry), deadline=deadline)
         return key
 
@@ -361,10 +366,10 @@ class StateRepository:
                         continue
                     try:
                         self.store.delete(listed.key, deadline=deadline, expected_etag=listed.etag)
-                    except WriteOutcomeUnknown:
+                    except WriteOutcomeUnknownError:
                         continue  # rewritten since the listing: young again
                     deleted += 1
-        except DeadlineExceeded:
+        except DeadlineExceededError:
             _log.info("state_expiry_paused", examined=examined, deleted=deleted)
             return ExpiryReport(examined, deleted, complete=False)
         _log.info("state_expiry_finished", examined=examined, deleted=deleted)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from elbsync.deadline import Deadline
-from elbsync.state.errors import InvalidKey
+from elbsync.state.errors import InvalidKeyError
 
 MAX_PAGE_SIZE = 1000
 MAX_KEY_LENGTH = 512
@@ -31,15 +31,15 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 
 
 def check_key(key: str) -> str:
-    """Return ``key`` if it is a valid object key, else raise :class:`InvalidKey`.
+    """Return ``key`` if it is a valid object key, else raise :class:`InvalidKeyError`.
 
     Segments separated by ``/``, each made of ``A-Z a-z 0-9 . _ -`` and not starting with a dot
     (so no ``..``, no hidden files, no empty segment).
     """
     if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidKey(f"key must be 1 to {MAX_KEY_LENGTH} characters: {key!r}")
+        raise InvalidKeyError(f"key must be 1 to {MAX_KEY_LENGTH} characters: {key!r}")
     if not all(_SEGMENT.match(segment) for segment in key.split("/")):
-        raise InvalidKey(f"not a valid key: {key!r}")
+        raise InvalidKeyError(f"not a valid key: {key!r}")
     return key
 
 
@@ -97,7 +97,7 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def create(self, key: str, data: bytes, *, deadline: Deadline | None = None) -> str:
-        """Store ``data`` only if ``key`` is absent; return the ETag or raise ``KeyExists``."""
+        """Store ``data`` only if ``key`` is absent; return the ETag or raise ``KeyExistsError``."""
 
     @abstractmethod
     def delete(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from elbsync.clients.elb import CheckItem, CheckJob
+from elbsync.clients.elb import CheckItem, MemberCheckReply
 from elbsync.state.records import CheckFinding
 
 _PLACEHOLDER = re.compile(r"\{\$(\w+)\}")
@@ -38,7 +38,7 @@ def reason_of(item: CheckItem) -> str:
     return item.reason or item.reason_template or item.name
 
 
-def findings(job: CheckJob) -> tuple[CheckFinding, ...]:
+def findings(job: MemberCheckReply) -> tuple[CheckFinding, ...]:
     """Every failed item of a processed job, Major ones first, in a stable order."""
     found = [
         CheckFinding(
@@ -54,6 +54,6 @@ def findings(job: CheckJob) -> tuple[CheckFinding, ...]:
     return tuple(sorted(found, key=lambda f: (f.severity != "Major", f.group, f.name)))
 
 
-def passed(job: CheckJob) -> bool:
+def passed(job: MemberCheckReply) -> bool:
     """No Major item failed (Tips do not block)."""
     return not any(f.severity == "Major" for f in findings(job))

@@ -17,10 +17,10 @@ from elbsync.deadline import Deadline
 from elbsync.errors import (
     AuthError,
     BadRequestError,
+    NoAnswerError,
     NotFoundError,
     QuotaError,
     ThrottledError,
-    TransportError,
 )
 from elbsync.http.auth import AkSkAuth, TokenAuth
 from elbsync.http.retry import RetryPolicy
@@ -212,7 +212,7 @@ def test_added_latency_beyond_the_deadline_is_a_transport_error(emulator: Emulat
     emulator.add_fault(operation="elb.list_members", kind="latency", latency_ms=3000)
     elb = elb_client(emulator, seconds=1.0)
 
-    with pytest.raises((TransportError, ThrottledError)):
+    with pytest.raises((NoAnswerError, ThrottledError)):
         elb.list_members(emulator.pool_id("pool-web"))
 
 

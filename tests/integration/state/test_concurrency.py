@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from elbsync.state import CheckJob, StateRepository, TransitionRefused
+from elbsync.state import CheckJob, StateRepository, TransitionRefusedError
 
 from tests.fixtures.objectstore import StoreSpec
 
@@ -57,7 +57,7 @@ def work(spec: StoreSpec, worker: int) -> WorkerReport:
         stored = repo.add(job(f"shared-{n:03d}"))
         try:
             repo.update(stored.model_copy(update={"status": "processing", "attempts": worker + 1}))
-        except TransitionRefused:
+        except TransitionRefusedError:
             refused += 1  # another process advanced it first: the stale write is refused
     return WorkerReport(worker, added, listings, duplicates, missing, refused)
 

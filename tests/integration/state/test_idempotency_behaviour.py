@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from elbsync.state import (
     Claim,
-    EventInProgress,
+    EventInProgressError,
     Idempotency,
-    IdempotencyKeyReused,
+    IdempotencyKeyReusedError,
     ObjectStore,
     Replay,
 )
@@ -67,7 +67,7 @@ def test_the_same_id_with_another_payload_is_a_clear_client_error(events: Idempo
     assert isinstance(claim, Claim)
     events.complete(claim, {"ok": True})
 
-    with pytest.raises(IdempotencyKeyReused) as caught:
+    with pytest.raises(IdempotencyKeyReusedError) as caught:
         events.begin(source="http", event_id="key-1", payload={"pool_id": "p-2"})
 
     assert caught.value.client_error
@@ -79,14 +79,14 @@ def test_another_payload_is_refused_while_the_first_is_still_in_progress(
 ) -> None:
     events.begin(source="http", event_id="key-1", payload=PAYLOAD, lease_seconds=30)
 
-    with pytest.raises(IdempotencyKeyReused):
+    with pytest.raises(IdempotencyKeyReusedError):
         events.begin(source="http", event_id="key-1", payload={"pool_id": "p-2"})
 
 
 def test_a_second_delivery_during_the_first_is_told_to_retry_later(events: Idempotency) -> None:
     events.begin(source="smn", event_id="msg-1", payload=PAYLOAD, lease_seconds=60)
 
-    with pytest.raises(EventInProgress) as caught:
+    with pytest.raises(EventInProgressError) as caught:
         events.begin(source="smn", event_id="msg-1", payload=PAYLOAD, lease_seconds=60)
 
     assert 50 < caught.value.retry_after_s <= 60
@@ -162,7 +162,7 @@ def test_of_many_concurrent_deliveries_exactly_one_claims_the_event(events: Idem
         try:
             started = events.begin(source="smn", event_id="race", payload=PAYLOAD, lease_seconds=60)
             outcome = type(started).__name__
-        except EventInProgress:
+        except EventInProgressError:
             outcome = "in_progress"
         with lock:
             outcomes.append(outcome)
@@ -197,5 +197,5 @@ def test_a_claim_in_progress_is_taken_over_at_once_when_the_caller_asks(
 def test_taking_over_still_refuses_another_payload(events: Idempotency) -> None:
     events.begin(source="smn", event_id="msg-1", payload=PAYLOAD, lease_seconds=600)
 
-    with pytest.raises(IdempotencyKeyReused):
+    with pytest.raises(IdempotencyKeyReusedError):
         events.begin(source="smn", event_id="msg-1", payload={"other": 1}, take_over=True)

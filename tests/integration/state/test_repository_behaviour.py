@@ -16,7 +16,7 @@ from elbsync.state import (
     LifecycleAction,
     ObjectStore,
     StateRepository,
-    TransitionRefused,
+    TransitionRefusedError,
     layout,
 )
 
@@ -81,7 +81,7 @@ def test_an_update_that_moves_backwards_is_refused(repo: StateRepository) -> Non
     added = repo.add(new_job())
     processing = repo.update(added.model_copy(update={"status": "processing"}))
 
-    with pytest.raises(TransitionRefused, match="backwards"):
+    with pytest.raises(TransitionRefusedError, match="backwards"):
         repo.update(processing.model_copy(update={"status": "pending"}))
 
     assert repo.load(CheckJob, "job-1") == processing
@@ -91,7 +91,7 @@ def test_an_update_from_a_stale_copy_is_refused(repo: StateRepository) -> None:
     copy = repo.add(new_job())
     repo.update(copy.model_copy(update={"status": "processing", "attempts": 1}))
 
-    with pytest.raises(TransitionRefused, match="stale"):
+    with pytest.raises(TransitionRefusedError, match="stale"):
         repo.update(copy.model_copy(update={"status": "processing", "attempts": 7}))
 
     loaded = repo.load(CheckJob, "job-1")
@@ -125,7 +125,7 @@ def test_finishing_differently_after_another_writer_finished_is_refused(
     added = repo.add(new_job())
     repo.update(added.model_copy(update={"status": "processed", "passed": True}))
 
-    with pytest.raises(TransitionRefused, match="already finished"):
+    with pytest.raises(TransitionRefusedError, match="already finished"):
         repo.update(added.model_copy(update={"status": "failed"}))
 
     loaded = repo.load(CheckJob, "job-1")
@@ -152,14 +152,14 @@ def test_a_pending_copy_written_back_by_a_slow_writer_is_dropped_on_the_next_upd
     stale = added.model_copy(update={"status": "processing", "revision": 1})
     repo.store.put(layout.pending_key("check_job", "job-1"), stale.model_dump_json().encode())
 
-    with pytest.raises(TransitionRefused, match="already finished"):
+    with pytest.raises(TransitionRefusedError, match="already finished"):
         repo.update(stale)
 
     assert list(repo.pending_ids(CheckJob)) == []
 
 
 def test_updating_a_record_that_was_never_added_is_refused(repo: StateRepository) -> None:
-    with pytest.raises(TransitionRefused, match="not recorded"):
+    with pytest.raises(TransitionRefusedError, match="not recorded"):
         repo.update(new_job())
 
 

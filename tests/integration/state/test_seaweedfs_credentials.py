@@ -14,7 +14,7 @@ import httpx
 import pytest
 from elbsync.deadline import Deadline
 from elbsync.http.auth import S3SigV4Auth
-from elbsync.state import StoreAccessDenied, StoreError, open_store
+from elbsync.state import StoreAccessDeniedError, StoreError, open_store
 
 from tests.fixtures.objectstore import TEST_RETRY_POLICY, SeaweedFS
 
@@ -76,7 +76,7 @@ def test_a_request_signed_with_the_wrong_secret_is_rejected(
         policy=TEST_RETRY_POLICY,
     )
 
-    with pytest.raises(StoreAccessDenied) as caught:
+    with pytest.raises(StoreAccessDeniedError) as caught:
         store.put("probe.json", b"{}")
 
     assert caught.value.status == 403
@@ -96,7 +96,7 @@ def test_an_unknown_access_key_is_rejected(
         endpoint=seaweedfs.endpoint,
     )
 
-    with pytest.raises(StoreAccessDenied) as caught:
+    with pytest.raises(StoreAccessDeniedError) as caught:
         store.get("probe.json")
 
     assert caught.value.error_code == "InvalidAccessKeyId"
@@ -137,7 +137,7 @@ def test_temporary_credentials_without_their_true_token_are_rejected(
         endpoint=seaweedfs.endpoint,
     )
 
-    with pytest.raises(StoreAccessDenied):
+    with pytest.raises(StoreAccessDeniedError):
         store.get("session.json")
 
 

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from elbsync.deadline import Deadline
-from elbsync.errors import DeadlineExceeded
-from elbsync.state import InvalidKey, KeyExists, ObjectStore
+from elbsync.errors import DeadlineExceededError
+from elbsync.state import InvalidKeyError, KeyExistsError, ObjectStore
 
 
 def md5_hex(data: bytes) -> str:
@@ -62,7 +62,7 @@ def test_create_stores_a_new_key(store: ObjectStore) -> None:
 def test_create_refuses_an_existing_key_and_leaves_it_untouched(store: ObjectStore) -> None:
     store.put("taken.json", b"original")
 
-    with pytest.raises(KeyExists):
+    with pytest.raises(KeyExistsError):
         store.create("taken.json", b"intruder")
 
     stored = store.get("taken.json")
@@ -78,7 +78,7 @@ def test_exactly_one_of_many_concurrent_creators_wins(store: ObjectStore) -> Non
     def attempt(n: int) -> None:
         try:
             store.create("contended.json", f"writer-{n}".encode())
-        except KeyExists:
+        except KeyExistsError:
             with lock:
                 losers.append(n)
             return
@@ -171,16 +171,16 @@ def test_a_partial_prefix_matches_key_beginnings(store: ObjectStore) -> None:
     "key", ["../escape.json", "/abs.json", "a//b.json", ".hidden", "a b.json", ""]
 )
 def test_keys_outside_the_safe_alphabet_are_refused(store: ObjectStore, key: str) -> None:
-    with pytest.raises(InvalidKey):
+    with pytest.raises(InvalidKeyError):
         store.put(key, b"x")
 
 
 def test_no_call_starts_once_the_deadline_has_passed(store: ObjectStore) -> None:
     spent = Deadline.after(0)
 
-    with pytest.raises(DeadlineExceeded):
+    with pytest.raises(DeadlineExceededError):
         store.put("late.json", b"x", deadline=spent)
-    with pytest.raises(DeadlineExceeded):
+    with pytest.raises(DeadlineExceededError):
         store.get("late.json", deadline=spent)
 
     assert store.get("late.json") is None

@@ -8,10 +8,10 @@ from elbsync.errors import (
     BadRequestError,
     BusyError,
     ConflictError,
+    NoAnswerError,
     NotFoundError,
     ServerError,
     ThrottledError,
-    TransportError,
 )
 
 from tests.unit.clients.conftest import FakeClock
@@ -134,7 +134,7 @@ def test_connection_errors_that_persist_become_a_transport_error(
 ) -> None:
     cloud.fail_next(*[httpx.ConnectError("refused")] * 6)
 
-    with pytest.raises(TransportError, match=r"elb\.list_members"):
+    with pytest.raises(NoAnswerError, match=r"elb\.list_members"):
         elb.list_members("pool-1")
 
 

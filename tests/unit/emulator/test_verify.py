@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from elbsync.devkit.emulator.replies import ApiFailure
+from elbsync.devkit.emulator.replies import EmulatedApiError
 from elbsync.devkit.emulator.verify import SignedRequest, authenticate, project_mismatch
 from elbsync.devkit.emulator.world import Credential
 from elbsync.http.auth import AkSkAuth
@@ -56,7 +56,7 @@ def test_exactly_fifteen_minutes_of_skew_is_accepted(seconds: int) -> None:
 
 @pytest.mark.parametrize("seconds", [901, -901], ids=["one second too late", "one second early"])
 def test_one_second_more_than_fifteen_minutes_is_rejected(seconds: int) -> None:
-    with pytest.raises(ApiFailure, match="15 minutes"):
+    with pytest.raises(EmulatedApiError, match="15 minutes"):
         _check(_signed(), SIGNED_AT + timedelta(seconds=seconds))
 
 
@@ -70,13 +70,13 @@ def test_an_unsigned_date_header_is_rejected() -> None:
         "authorization": [authorization.replace(signed_list, without_date)],
     }
     forged = SignedRequest(request.method, request.raw_path, request.query, headers, request.body)
-    with pytest.raises(ApiFailure):
+    with pytest.raises(EmulatedApiError):
         _check(forged, SIGNED_AT)
 
 
 def test_no_secret_appears_in_an_authentication_failure() -> None:
     wrong = Credential(access_key="AK1", secret_key="OTHER-SECRET", project_id="p1")
-    with pytest.raises(ApiFailure) as caught:
+    with pytest.raises(EmulatedApiError) as caught:
         authenticate(_signed(), credentials=[wrong], tokens={}, now=SIGNED_AT)
     assert "OTHER-SECRET" not in caught.value.message
     assert "SK1" not in caught.value.message
@@ -124,5 +124,5 @@ def test_repeated_values_signed_in_the_order_they_were_sent_are_accepted() -> No
 def test_repeated_values_signed_in_neither_order_are_rejected() -> None:
     query = [("protocol_port", "80"), ("protocol_port", "443")]
     request = _sdk_style(query, "protocol_port=80&protocol_port=444")
-    with pytest.raises(ApiFailure, match="signature"):
+    with pytest.raises(EmulatedApiError, match="signature"):
         _check(request, SIGNED_AT)

@@ -28,7 +28,7 @@ from elbsync.inbound.member_lists import (
     read_list,
 )
 from elbsync.inbound.validation import check, parse
-from elbsync.state import StoreAccessDenied, StoreUnavailable, layout
+from elbsync.state import StoreAccessDeniedError, StoreUnavailableError, layout
 from elbsync.state.store import ObjectStore, check_key
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -404,12 +404,12 @@ def test_a_store_that_cannot_be_read_is_not_the_events_fault() -> None:
     for _ in range(2):
         bucket.fail_next("GET", "status", status=503, code="SlowDown")
 
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreUnavailableError):
         read_list(store, KEY, MemberSpec, allow_empty=False)
 
 
 def test_a_store_that_refuses_access_is_not_the_events_fault() -> None:
     store = FakeBucketServer(style="obs").open(secret_key="not-the-secret")
 
-    with pytest.raises(StoreAccessDenied):
+    with pytest.raises(StoreAccessDeniedError):
         read_list(store, KEY, MemberSpec, allow_empty=False)

@@ -9,15 +9,15 @@ from __future__ import annotations
 import httpx
 import pytest
 from elbsync.deadline import Deadline
-from elbsync.errors import DeadlineExceeded
+from elbsync.errors import DeadlineExceededError
 from elbsync.http.auth import S3SigV4Auth
 from elbsync.http.retry import RetryPolicy
 from elbsync.state import (
-    KeyExists,
-    StoreAccessDenied,
+    KeyExistsError,
+    StoreAccessDeniedError,
     StoreError,
-    StoreUnavailable,
-    WriteOutcomeUnknown,
+    StoreUnavailableError,
+    WriteOutcomeUnknownError,
     open_store,
 )
 from elbsync.state.s3 import S3Store
@@ -57,7 +57,7 @@ def test_a_put_that_failed_with_500_is_not_resent_when_reading_back_shows_other_
     store.put("k.json", b"older")
     bucket.fail_next("PUT", "status", status=500, code="InternalError")
 
-    with pytest.raises(WriteOutcomeUnknown) as caught:
+    with pytest.raises(WriteOutcomeUnknownError) as caught:
         store.put("k.json", b"newer")
 
     assert bucket.count("PUT") == 2  # the first put, then the failed one: never a blind third
@@ -109,7 +109,7 @@ def test_retries_stop_at_the_attempt_budget_with_a_store_unavailable_error(
     for _ in range(5):
         bucket.fail_next("GET", "status", status=503, code="SlowDown")
 
-    with pytest.raises(StoreUnavailable) as caught:
+    with pytest.raises(StoreUnavailableError) as caught:
         store.get("k.json")
 
     assert bucket.count("GET") == 3
@@ -127,7 +127,7 @@ def test_no_retry_waits_past_the_deadline(bucket: FakeBucketServer) -> None:
     # draw is tiny, and it never sleeps past the deadline either way.
     try:
         store.get("k.json")
-    except StoreUnavailable:
+    except StoreUnavailableError:
         assert bucket.count("GET") == 1
     else:
         assert bucket.count("GET") == 2
@@ -187,7 +187,7 @@ def test_a_create_lost_while_another_writer_took_the_key_reports_key_exists(
     store.put("c.json", b"theirs")
     bucket.fail_next(create_method(bucket), "raise", error=httpx.ReadTimeout)
 
-    with pytest.raises(KeyExists):
+    with pytest.raises(KeyExistsError):
         store.create("c.json", b"mine")
 
     assert bucket.objects["state/c.json"].data == b"theirs"
@@ -211,7 +211,7 @@ def test_a_lost_delete_is_not_repeated_when_the_key_now_holds_another_version(
     store.put("d.json", b"new version")
     bucket.fail_next("DELETE", "raise", error=httpx.ReadTimeout)
 
-    with pytest.raises(WriteOutcomeUnknown):
+    with pytest.raises(WriteOutcomeUnknownError):
         store.delete("d.json", expected_etag="etag-of-the-version-we-read")
 
     assert bucket.count("DELETE") == 1
@@ -223,7 +223,7 @@ def test_a_wrong_obs_secret_is_refused_without_retrying() -> None:
     bucket = FakeBucketServer(style="obs")
     store = bucket.open(secret_key="not-the-secret")
 
-    with pytest.raises(StoreAccessDenied) as caught:
+    with pytest.raises(StoreAccessDeniedError) as caught:
         store.get("k.json")
 
     assert bucket.count() == 1
@@ -234,7 +234,7 @@ def test_a_wrong_obs_secret_is_refused_without_retrying() -> None:
 def test_deadline_exceeded_stops_a_call_before_any_request(bucket: FakeBucketServer) -> None:
     store = bucket.open(deadline=Deadline.after(0))
 
-    with pytest.raises(DeadlineExceeded):
+    with pytest.raises(DeadlineExceededError):
         store.put("k.json", b"x")
 
     assert bucket.count() == 0

@@ -14,7 +14,7 @@ from elbsync.deadline import Deadline
 from elbsync.errors import ConfigError
 from elbsync.http.auth import ObsAuth, S3SigV4Auth
 from elbsync.settings import Settings
-from elbsync.state import CheckJob, StateRepository, WriteOutcomeUnknown, layout, open_store
+from elbsync.state import CheckJob, StateRepository, WriteOutcomeUnknownError, layout, open_store
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.obs import ObsStore
 from elbsync.state.s3 import S3Store
@@ -180,12 +180,12 @@ def test_directory_delete_prunes_folders_left_empty(tmp_path: Path) -> None:
 def test_a_directory_shared_by_processes_keeps_one_winner_per_create(tmp_path: Path) -> None:
     code = (
         "import sys; from elbsync.state.directory import DirectoryStore;"
-        "from elbsync.state import KeyExists; from elbsync.deadline import Deadline;"
+        "from elbsync.state import KeyExistsError; from elbsync.deadline import Deadline;"
         f"s = DirectoryStore({str(tmp_path)!r}, deadline=Deadline.after(60));"
         "won = 0\n"
         "for n in range(50):\n"
         "    try: s.create(f'race/{n}.json', sys.argv[1].encode()); won += 1\n"
-        "    except KeyExists: pass\n"
+        "    except KeyExistsError: pass\n"
         "print(won)"
     )
     procs = [
@@ -237,7 +237,7 @@ def test_a_lost_reply_is_raised_when_reading_back_twice_still_shows_other_bytes(
     bucket.fail_next("PUT", "status", status=502)
     puts_before = bucket.count("PUT")  # S3 creates with a conditional PUT
 
-    with pytest.raises(WriteOutcomeUnknown):
+    with pytest.raises(WriteOutcomeUnknownError):
         repo.update(added.model_copy(update={"status": "processing"}))
 
     assert bucket.count("PUT") - puts_before == 2

@@ -10,13 +10,13 @@ from elbsync.state import (
     SCHEMA_VERSION,
     AuditEntry,
     CheckJob,
-    CorruptRecord,
+    CorruptRecordError,
     Drain,
     DrainTarget,
     IdempotencyRecord,
     LifecycleAction,
     LifecycleActionRef,
-    TransitionRefused,
+    TransitionRefusedError,
     WaitedMember,
     check_transition,
     layout,
@@ -72,17 +72,17 @@ REFUSED = [
 def test_backward_moves_and_changing_a_finished_record_are_refused(
     current: str, new: str, reason: str
 ) -> None:
-    with pytest.raises(TransitionRefused, match=reason):
+    with pytest.raises(TransitionRefusedError, match=reason):
         check_transition(job(current), job(new))
 
 
 def test_a_write_based_on_an_older_revision_is_refused_as_stale() -> None:
-    with pytest.raises(TransitionRefused, match="stale"):
+    with pytest.raises(TransitionRefusedError, match="stale"):
         check_transition(job("processing", revision=4), job("processing", revision=3))
 
 
 def test_records_of_different_ids_never_replace_each_other() -> None:
-    with pytest.raises(TransitionRefused, match="not the same record"):
+    with pytest.raises(TransitionRefusedError, match="not the same record"):
         check_transition(job(), job(job_id="job-2"))
 
 
@@ -149,7 +149,7 @@ def test_a_drain_names_each_of_its_pools_once() -> None:
     ],
 )
 def test_unreadable_or_newer_records_are_reported_as_corrupt(data: bytes, problem: str) -> None:
-    with pytest.raises(CorruptRecord, match=problem):
+    with pytest.raises(CorruptRecordError, match=problem):
         decode(CheckJob, "v1/pending/check-jobs/x.json", data)
 
 

@@ -25,7 +25,7 @@ from elbsync.devkit.emulator.cloud import (
     ServerState,
     new_uuid,
 )
-from elbsync.devkit.emulator.replies import ApiFailure, Call, JsonObject, Reply, json_object
+from elbsync.devkit.emulator.replies import Call, EmulatedApiError, JsonObject, Reply, json_object
 from elbsync.devkit.emulator.world import Interface, LifecycleHook, ScalingGroup
 
 EXTEND_SECONDS = 3600
@@ -41,11 +41,11 @@ class AdminError(Exception):
         self.message = message
 
 
-def _failure(status: int, code: str, message: str) -> ApiFailure:
-    return ApiFailure(status, code, message, style="legacy")
+def _failure(status: int, code: str, message: str) -> EmulatedApiError:
+    return EmulatedApiError(status, code, message, style="legacy")
 
 
-def _not_found(what: str) -> ApiFailure:
+def _not_found(what: str) -> EmulatedApiError:
     return _failure(404, "AS.0007", f"The requested resource [{what}] could not be found.")
 
 

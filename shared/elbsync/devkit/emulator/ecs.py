@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from elbsync.devkit.emulator.cloud import Cloud
-from elbsync.devkit.emulator.replies import ApiFailure, Call, Reply
+from elbsync.devkit.emulator.replies import Call, EmulatedApiError, Reply
 
 #: ECS's "server does not exist" code; the exact code is unverified (see docs/emulator.md).
 NOT_FOUND_CODE = "Ecs.0114"
@@ -13,7 +13,7 @@ def list_interfaces(cloud: Cloud, call: Call) -> Reply:
     server_id = call.params["server_id"]
     server = cloud.servers.get(server_id)
     if server is None or server.project_id != call.project_id:
-        raise ApiFailure(
+        raise EmulatedApiError(
             404, NOT_FOUND_CODE, f"Instance[{server_id}] could not be found.", style="legacy"
         )
     attachments = []

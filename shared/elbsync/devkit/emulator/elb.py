@@ -23,8 +23,8 @@ from elbsync.devkit.emulator.cloud import (
     new_uuid,
 )
 from elbsync.devkit.emulator.replies import (
-    ApiFailure,
     Call,
+    EmulatedApiError,
     JsonObject,
     Reply,
     elb_bad_request,
@@ -125,7 +125,7 @@ def _pool(cloud: Cloud, call: Call) -> PoolState:
 def _writable(cloud: Cloud, pool: PoolState, now: float) -> None:
     until = cloud.busy_until.get(pool.load_balancer_id, 0.0)
     if until > now:
-        raise ApiFailure(
+        raise EmulatedApiError(
             409,
             BUSY_CODE,
             f"load balancer {pool.load_balancer_id} is not ACTIVE (PENDING_UPDATE); "
@@ -315,7 +315,7 @@ def batch_add(cloud: Cloud, call: Call) -> Reply:
     new_endpoints = {(a, p) for a, p, *_ in wanted} - set(by_endpoint)
     quota = cloud.member_quota(pool)
     if len(pool.members) + len(new_endpoints) > quota:
-        raise ApiFailure(
+        raise EmulatedApiError(
             409,
             QUOTA_CODE,
             f"quota exceeded: pool {pool.model.id} would have "
@@ -451,7 +451,7 @@ def batch_delete(cloud: Cloud, call: Call) -> Reply:
             targets.append((None, (address, _integer(item, "protocol_port", where, 1, 65535))))
     now = cloud.now()
     if pool.model.member_deletion_protection_enable:
-        raise ApiFailure(
+        raise EmulatedApiError(
             409,
             PROTECTED_CODE,
             f"pool {pool.model.id} has member deletion protection enabled; members cannot be "

@@ -22,7 +22,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class ApiFailure(Exception):
+class EmulatedApiError(Exception):
     """An error reply in the cloud's own shape for the service that raised it."""
 
     def __init__(
@@ -47,12 +47,12 @@ class ApiFailure(Exception):
         return {"error_code": self.code, "error_msg": self.message, "request_id": request_id}
 
 
-def elb_bad_request(message: str) -> ApiFailure:
-    return ApiFailure(400, "ELB.8902", message)
+def elb_bad_request(message: str) -> EmulatedApiError:
+    return EmulatedApiError(400, "ELB.8902", message)
 
 
-def elb_not_found(message: str) -> ApiFailure:
-    return ApiFailure(404, "ELB.8904", message)
+def elb_not_found(message: str) -> EmulatedApiError:
+    return EmulatedApiError(404, "ELB.8904", message)
 
 
 def json_object(body: bytes, *, style: ErrorStyle = "elb") -> JsonObject:
@@ -60,14 +60,16 @@ def json_object(body: bytes, *, style: ErrorStyle = "elb") -> JsonObject:
     code = "ELB.8902" if style == "elb" else "AS.0022"
     if not body.strip():
         if style == "legacy":
-            raise ApiFailure(400, "AS.0002", "Request body is null.", style=style)
-        raise ApiFailure(400, code, "request body is empty", style=style)
+            raise EmulatedApiError(400, "AS.0002", "Request body is null.", style=style)
+        raise EmulatedApiError(400, code, "request body is empty", style=style)
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiFailure(400, code, f"request body is not valid JSON: {exc}", style=style) from exc
+        raise EmulatedApiError(
+            400, code, f"request body is not valid JSON: {exc}", style=style
+        ) from exc
     if not isinstance(document, dict):
-        raise ApiFailure(400, code, "request body must be a JSON object", style=style)
+        raise EmulatedApiError(400, code, "request body must be a JSON object", style=style)
     return document
 
 

@@ -24,7 +24,7 @@ from elbsync.devkit.emulator import admin, autoscaling, ecs, elb
 from elbsync.devkit.emulator.clock import VirtualClock, iso
 from elbsync.devkit.emulator.cloud import Cloud, new_request_id
 from elbsync.devkit.emulator.faults import LOST_REPLIES, FaultBook
-from elbsync.devkit.emulator.replies import ApiFailure, Call, ErrorStyle, JsonObject, Reply
+from elbsync.devkit.emulator.replies import Call, EmulatedApiError, ErrorStyle, JsonObject, Reply
 from elbsync.devkit.emulator.verify import (
     SignedRequest,
     authenticate,
@@ -236,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = new_request_id()
         found = match_route(self.command, raw_path)
         if found is None:
-            failure = ApiFailure(
+            failure = EmulatedApiError(
                 404, "APIGW.0101", "The API does not exist or has not been published"
             )
             self._fail(failure, request_id, operation=None)
@@ -260,14 +260,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if outcome.kind == "throttle"
                 else "Injected server error"
             )
-            failure = ApiFailure(
+            failure = EmulatedApiError(
                 outcome.status, outcome.error_code, message, style=style, headers=headers
             )
             self._fail(failure, request_id, route.operation, outcome.rule_id)
             return
         try:
             reply = self._dispatch(emulator, route, params, raw_path, raw_query, body)
-        except ApiFailure as failure:
+        except EmulatedApiError as failure:
             if outcome.kind == "lose_reply":
                 status = failure.status
                 self._record(route.operation, status, request_id, outcome.rule_id, lost=True)
@@ -322,7 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if mismatch is not None:
             if route.operation.startswith("as."):
-                raise ApiFailure(400, "AS.0008", "Incorrect ProjectID.", style="legacy")
+                raise EmulatedApiError(400, "AS.0008", "Incorrect ProjectID.", style="legacy")
             raise project_failure(mismatch)
         call = Call(
             operation=route.operation,
@@ -336,11 +336,11 @@ class _Handler(BaseHTTPRequestHandler):
             autoscaling.apply_timeouts(cloud, now)
             try:
                 return route.handler(cloud, call)
-            except ApiFailure:
+            except EmulatedApiError:
                 raise
             except Exception as exc:
                 print(f"emulator: {route.operation} failed: {exc!r}", file=sys.stderr)
-                raise ApiFailure(500, "SYS.0500", "internal error in the emulator") from exc
+                raise EmulatedApiError(500, "SYS.0500", "internal error in the emulator") from exc
 
     def _header_values(self) -> dict[str, list[str]]:
         values: dict[str, list[str]] = {}
@@ -351,7 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fail(
         self,
-        failure: ApiFailure,
+        failure: EmulatedApiError,
         request_id: str,
         operation: str | None,
         rule_id: int | None = None,

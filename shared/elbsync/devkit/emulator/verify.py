@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from elbsync.devkit.emulator.replies import ApiFailure
+from elbsync.devkit.emulator.replies import EmulatedApiError
 from elbsync.devkit.emulator.world import Credential
 from elbsync.http.auth.sdk_hmac import (
     CONTENT_SHA256_HEADER,
@@ -62,8 +62,10 @@ class SignedRequest:
         return ",".join(values) if values else None
 
 
-def _unauthorized(reason: str) -> ApiFailure:
-    return ApiFailure(401, AUTH_ERROR_CODE, f"Incorrect IAM authentication information: {reason}")
+def _unauthorized(reason: str) -> EmulatedApiError:
+    return EmulatedApiError(
+        401, AUTH_ERROR_CODE, f"Incorrect IAM authentication information: {reason}"
+    )
 
 
 def authenticate(
@@ -74,7 +76,7 @@ def authenticate(
     now: datetime | None = None,
     max_skew_s: float = 900.0,
 ) -> Principal:
-    """The caller of ``request``, or :class:`ApiFailure` (401) when it cannot be proven."""
+    """The caller of ``request``, or :class:`EmulatedApiError` (401) when it cannot be proven."""
     authorization = request.header("authorization")
     if authorization:
         by_key = {c.access_key: c for c in credentials}
@@ -192,5 +194,5 @@ def project_mismatch(
     return None
 
 
-def project_failure(reason: str) -> ApiFailure:
+def project_failure(reason: str) -> EmulatedApiError:
     return _unauthorized(reason)

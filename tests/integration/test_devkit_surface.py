@@ -30,7 +30,7 @@ def test_the_devkit_names_users_import_stay_importable() -> None:
     from elbsync.devkit.invoke import invoke, load_handler
     from elbsync.devkit.local import Cloud, functions_against, world_running
 
-    hooks = (runtime.use_settings, runtime.use_clock, runtime.use_store)
+    hooks = (runtime.use_settings, runtime.use_clock, runtime.use_store, runtime.use_client)
     kit = (BurstReport, run_burst, LocalContext, Emulator, World, load_world, invoke)
     assert all(callable(item) for item in (*hooks, *kit, load_handler, Cloud))
     assert all(callable(item) for item in (functions_against, world_running))

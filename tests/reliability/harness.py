@@ -31,7 +31,7 @@ from elbsync.devkit.context import LocalContext
 from elbsync.devkit.invoke import load_handler
 from elbsync.devkit.local import Cloud, functions_against
 from elbsync.errors import ElbsyncError
-from elbsync.http import session as transport
+from elbsync.http.session import USER_AGENT
 from elbsync.runtime.logs import configure
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.errors import StoreUnavailableError
@@ -264,10 +264,9 @@ class Campaign:
         client = httpx.Client(
             transport=CrashingTransport(self.injector),
             timeout=httpx.Timeout(1.0, connect=1.0),
-            headers={"User-Agent": transport.USER_AGENT},
+            headers={"User-Agent": USER_AGENT},
         )
-        previous = transport._client
-        transport._client = client
+        runtime.use_client(client)
 
         def store(deadline: Deadline) -> ObjectStore:
             return FaultyStore(DirectoryStore(str(self.state), deadline=deadline), self.injector)
@@ -305,7 +304,7 @@ class Campaign:
                 yield
         finally:
             runtime.use_store(None)
-            transport._client = previous
+            runtime.use_client(None)
             client.close()
 
     def _draw_faults(self) -> None:

@@ -7,6 +7,7 @@ import pytest
 import structlog
 from elbsync.runtime.logs import (
     MAX_LOG_TRACEBACK_CHARS,
+    MAX_KNOWN_SECRETS,
     MAX_LOG_VALUE_CHARS,
     REDACTED,
     bind_invocation,
@@ -103,6 +104,22 @@ def test_registered_secret_values_are_redacted_anywhere(json_lines: io.StringIO)
     text = json_lines.getvalue()
     assert "temporary-token-value-42" not in text
     assert "boom" in text
+
+
+def test_the_redaction_list_keeps_the_latest_credentials_and_does_not_grow_with_rotation(
+    json_lines: io.StringIO,
+) -> None:
+    rotated = [f"rotated-secret-{n:04d}" for n in range(MAX_KNOWN_SECRETS * 3)]
+    for secret in rotated:
+        register_secret(secret)
+    register_secret(rotated[-1])  # registered again: still one entry, still the newest
+
+    structlog.get_logger().error("boom", detail=" ".join(rotated))
+
+    (line,) = lines(json_lines)
+    shown = str(line["detail"]).split()
+    assert shown[-MAX_KNOWN_SECRETS:] == [REDACTED] * MAX_KNOWN_SECRETS
+    assert shown[: len(rotated) - MAX_KNOWN_SECRETS] == rotated[:-MAX_KNOWN_SECRETS]
 
 
 def test_ordinary_fields_survive_redaction() -> None:

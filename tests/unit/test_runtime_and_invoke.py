@@ -3,16 +3,19 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 from elbsync import runtime
 from elbsync.devkit.cli import main as cli_main
 from elbsync.devkit.context import LocalContext
 from elbsync.devkit.invoke import invoke, load_handler
 from elbsync.errors import InputError
-from elbsync.runtime import Invocation, run
+from elbsync.runtime import Invocation, run, wiring
 from elbsync.runtime.logs import configure
+from elbsync.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 TIMER_EVENT = {
@@ -28,10 +31,9 @@ TIMER_EVENT = {
 def log_stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     stream = io.StringIO()
     configure(fmt="json", level="debug", stream=stream, force=True)
-    monkeypatch.setattr(runtime, "configure", lambda **kwargs: None)
-    runtime.load_settings.cache_clear()
+    runtime.use_settings(None)
     yield stream
-    runtime.load_settings.cache_clear()
+    runtime.use_settings(None)
     configure(force=True)
 
 
@@ -64,7 +66,7 @@ def test_an_unknown_function_is_refused_clearly() -> None:
 def test_cold_start_is_true_only_for_the_first_invocation(
     log_stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runtime, "_warm", False)
+    monkeypatch.setattr(wiring.WIRING, "_warm", False)
     seen: list[str] = []
 
     def work(invocation: Invocation, event: object) -> dict[str, object]:
@@ -80,6 +82,51 @@ def test_cold_start_is_true_only_for_the_first_invocation(
         ("r2", False),
     ]
     assert seen == ["r1", "r2"]
+
+
+def test_each_invocation_is_composed_from_what_was_injected(log_stream: io.StringIO) -> None:
+    """The composition root: settings, clock, HTTP client and store come from the hooks, and
+    going back (``None``) restores the defaults for the next invocation."""
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.host)
+        return httpx.Response(200, json={"members": [], "page_info": {}})
+
+    frozen = datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc)
+    stores: list[object] = []
+    settings = Settings(
+        elb_endpoint="https://elb.injected.example",
+        project_id="0a1b2c3d4e5f40718293a4b5c6d7e8f9",
+        access_key="AKINJECTED000001",
+        secret_key="SKINJECTED000001",
+    )
+
+    def store(deadline: object) -> object:
+        stores.append(deadline)
+        return "the test's store"
+
+    def work(invocation: Invocation, event: object) -> dict[str, object]:
+        invocation.elb().list_members("pool-1")
+        return {"now": invocation.clock().isoformat(), "store": invocation.store()}
+
+    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+        runtime.use_settings(settings)
+        runtime.use_clock(lambda: frozen)
+        runtime.use_client(client)
+        runtime.use_store(store)
+        try:
+            reply = run("check_poller", TIMER_EVENT, LocalContext("check_poller"), work)
+        finally:
+            runtime.use_client(None)
+            runtime.use_clock(None)
+            runtime.use_store(None)
+            runtime.use_settings(None)
+
+    assert reply == {"now": "2030-01-02T03:04:00+00:00", "store": "the test's store"}
+    assert sent == ["elb.injected.example"]
+    assert len(stores) == 1
+    assert runtime.now() != frozen
 
 
 def test_the_deadline_is_the_remaining_time_minus_the_margin(log_stream: io.StringIO) -> None:

@@ -13,6 +13,7 @@ import logging
 import re
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Literal, TextIO
 
@@ -50,22 +51,31 @@ _SECRET_TEXT = [
     ),
     (re.compile(r"MII[A-Za-z0-9+/=_-]{60,}"), REDACTED),  # IAM tokens
 ]
-_known_secrets: set[str] = set()
+#: Exact secret values redacted from text: the most recent credentials this process used.
+#: Temporary credentials rotate, so the oldest are forgotten rather than kept forever.
+MAX_KNOWN_SECRETS = 32
+_known_secrets: OrderedDict[str, None] = OrderedDict()
 _known_lock = threading.Lock()
 _configured = False
 
 
 def register_secret(value: str | None) -> None:
-    """Redact this exact value wherever it appears from now on (credentials, tokens)."""
+    """Redact this exact value wherever it appears (credentials, tokens), as long as it is one
+    of the :data:`MAX_KNOWN_SECRETS` most recently registered."""
     if value and len(value) >= 6:
         with _known_lock:
-            _known_secrets.add(value)
+            _known_secrets[value] = None
+            _known_secrets.move_to_end(value)
+            while len(_known_secrets) > MAX_KNOWN_SECRETS:
+                _known_secrets.popitem(last=False)
 
 
 def _clean_text(text: str) -> str:
     for pattern, replacement in _SECRET_TEXT:
         text = pattern.sub(replacement, text)
-    for secret in _known_secrets:
+    with _known_lock:
+        secrets = list(_known_secrets)
+    for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text

@@ -84,7 +84,7 @@ class Functions:
     def env(self, **values: str) -> None:
         for name, value in values.items():
             self._monkeypatch.setenv(name, value)
-        runtime.load_settings.cache_clear()
+        runtime.use_settings(None)
 
     def now(self) -> datetime:
         """The emulator's virtual time: the functions run on it too (see the fixture)."""
@@ -139,4 +139,4 @@ def functions(
     runtime.use_clock(functions.now)
     yield functions
     runtime.use_clock(None)
-    runtime.load_settings.cache_clear()
+    runtime.use_settings(None)

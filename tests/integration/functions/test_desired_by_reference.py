@@ -202,7 +202,7 @@ def large_pool(
     runtime.use_clock(functions.now)
     yield functions
     runtime.use_clock(None)
-    runtime.load_settings.cache_clear()
+    runtime.use_settings(None)
 
 
 def test_a_desired_state_of_5000_members_by_reference_reaches_its_target_with_bounded_replies(

@@ -143,8 +143,7 @@ class World:
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     world = World(tmp_path / "state")
     client = httpx.Client(transport=httpx.MockTransport(world.answer))
-    monkeypatch.setattr(runtime, "shared_client", lambda **kwargs: client)
-    monkeypatch.setattr(runtime, "configure", lambda **kwargs: None)
+    runtime.use_client(client)
     configure(fmt="json", level="debug", stream=world.logs, force=True)
     runtime.use_settings(
         Settings(
@@ -164,6 +163,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     yield world
     runtime.use_store(None)
     runtime.use_settings(None)
+    runtime.use_client(None)
     configure(force=True)
     client.close()
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elbsync.errors import InputError, NoAnswerError
 from elbsync.http.session import ApiSession, QueryValue, path_id, reply_list, reply_model
+from elbsync.members.endpoint import SERVING, EndpointKey, endpoint_key
 
 BATCH_LIMIT = 200
 PAGE_LIMIT = 2000  # the API's largest page; fewer round trips when listing big pools
@@ -46,12 +47,25 @@ class Member(_Reply):
     instance_id: str | None = None
     member_type: str | None = None
 
-    def status_on(self, listener_id: str) -> str:
+    @property
+    def key(self) -> EndpointKey:
+        return endpoint_key(self.address, self.protocol_port)
+
+    @property
+    def serving(self) -> bool:
+        """Whether ELB sends it traffic (on the listeners as a whole)."""
+        return self.operating_status in SERVING
+
+    def status_on(self, listener_id: str | None) -> str:
         """``operating_status`` for one listener, falling back to the member-wide value."""
         for item in self.status:
             if item.listener_id == listener_id:
                 return item.operating_status
         return self.operating_status
+
+    def serving_on(self, listener_id: str | None) -> bool:
+        """Whether ELB sends it traffic from one listener (``None``: any)."""
+        return self.status_on(listener_id) in SERVING
 
 
 class MemberResult(_Reply):
@@ -63,6 +77,10 @@ class MemberResult(_Reply):
     weight: int | None = None
     name: str | None = None
     ret_status: RetStatus = "successful"
+
+    @property
+    def key(self) -> EndpointKey:
+        return endpoint_key(self.address, self.protocol_port)
 
 
 class NewMember(BaseModel):

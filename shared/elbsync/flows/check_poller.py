@@ -238,7 +238,7 @@ class Poller:
                 self.tally.add("expired", 1)
             else:
                 self.tally.add("finished", 1)
-            major = [f for f in outcome.findings if f.severity == "Major"]
+            major = [f for f in outcome.findings if f.blocks]
             if major and job.lifecycle_action_id:
                 notes.append((job.lifecycle_action_id, outcome.job))
 
@@ -254,7 +254,7 @@ class Poller:
 
     def _note_findings(self, action_key: str, job: CheckJob) -> None:
         """Keep a finished job's Major findings on the lifecycle action that waits on it."""
-        major = tuple(f for f in job.findings if f.severity == "Major")
+        major = tuple(f for f in job.findings if f.blocks)
         action = self.repo.load(LifecycleAction, action_key)
         if action is None or action.terminal:
             return

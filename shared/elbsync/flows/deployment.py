@@ -203,12 +203,8 @@ def _queued(pool_id: str, target: DrainTarget) -> MemberRow:
 def _unchanged(pool_id: str, plan: Plan, outcomes: list[MemberRow]) -> list[MemberRow]:
     """Members the event named that needed nothing, were refused, or were not in the pool
     (except those a change of this event is about, when a replay plans again)."""
-    changed = {(o.address, o.protocol_port) for o in outcomes}
-    rows = [
-        _row(pool_id, m, "unchanged")
-        for m in plan.keep
-        if (m.address, m.protocol_port) not in changed
-    ]
+    changed = {o.key for o in outcomes}
+    rows = [_row(pool_id, m, "unchanged") for m in plan.keep if m.key not in changed]
     rows += [
         _row(pool_id, r.member, "refused").model_copy(update={"reason": r.reason})
         for r in plan.refused

@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from elbsync.members.endpoint import EndpointKey, endpoint_key
+
 #: Member rows listed in one event's reply. The reply is stored for replays, and FunctionGraph
 #: answers at most 6 MB for a whole envelope; a row is about 180 bytes of JSON.
 MAX_REPLY_ROWS = 1000
@@ -34,6 +36,10 @@ class MemberRow(_Reply):
     weight: int | None = None
     error: dict[str, JsonValue] | None = None
     reason: str | None = None
+
+    @property
+    def key(self) -> EndpointKey:
+        return endpoint_key(self.address, self.protocol_port)
 
     def reply(self) -> dict[str, object]:
         """Pool, result, address, port and member id always; weight, error, reason if set."""

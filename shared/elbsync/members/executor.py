@@ -177,12 +177,12 @@ def _pair(chunk: list[MemberChange], replies: list[MemberResult]) -> list[Member
     """Each change's reply: by id or address and port, else by position when the counts
     agree and nothing contradicts it; ``None`` for a change the reply does not account for."""
     by_id = {r.id: r for r in replies if r.id}
-    by_endpoint = {(r.address, r.protocol_port): r for r in replies if r.address}
+    by_endpoint = {r.key: r for r in replies if r.address}
     paired: list[MemberResult | None] = []
     for index, change in enumerate(chunk):
         found = by_id.get(change.member_id) if change.member_id else None
         if found is None and change.address is not None:
-            found = by_endpoint.get((change.address, change.protocol_port))
+            found = by_endpoint.get(change.key)
         if found is None and len(replies) == len(chunk):
             positional = replies[index]
             if not positional.address and not positional.id:

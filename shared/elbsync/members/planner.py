@@ -17,8 +17,6 @@ from elbsync.clients.elb import Member
 from elbsync.inbound.deployments import Endpoint, MemberSpec, WeightSpec
 
 OWNER_PREFIX = "elbsync:"
-SERVING = frozenset({"ONLINE", "NO_MONITOR"})
-Key = tuple[str, int]
 
 
 def owned(member: Member) -> bool:
@@ -30,12 +28,8 @@ def owned_name(label: str) -> str:
     return (OWNER_PREFIX + label)[:255]
 
 
-def _key(member: Member) -> Key:
-    return (member.address, member.protocol_port or 0)
-
-
 def _order(members: Iterable[Member]) -> tuple[Member, ...]:
-    return tuple(sorted(members, key=_key))
+    return tuple(sorted(members, key=lambda m: m.key))
 
 
 @dataclass(frozen=True)
@@ -91,7 +85,7 @@ class Plan:
 
 def plan_register(members: Sequence[MemberSpec], actual: Sequence[Member]) -> Plan:
     """Add what is missing; members already present are kept as they are."""
-    present = {_key(m): m for m in actual}
+    present = {m.key: m for m in actual}
     add = tuple(sorted((s for s in members if s.key not in present), key=lambda s: s.key))
     keep = _order(present[s.key] for s in members if s.key in present)
     return Plan(add=add, keep=keep)
@@ -99,7 +93,7 @@ def plan_register(members: Sequence[MemberSpec], actual: Sequence[Member]) -> Pl
 
 def plan_weights(weights: Sequence[WeightSpec], actual: Sequence[Member]) -> Plan:
     """Re-weight the members named; those already at the weight are kept, unknown are missing."""
-    present = {_key(m): m for m in actual}
+    present = {m.key: m for m in actual}
     reweight: list[Reweight] = []
     keep: list[Member] = []
     missing: list[Endpoint] = []
@@ -116,12 +110,12 @@ def plan_weights(weights: Sequence[WeightSpec], actual: Sequence[Member]) -> Pla
 
 def plan_removal(targets: Sequence[Endpoint], actual: Sequence[Member], guards: Guards) -> Plan:
     """Remove the members named, through the guards; unknown ones are reported missing."""
-    present = {_key(m): m for m in actual}
+    present = {m.key: m for m in actual}
     wanted = {t.key for t in targets}
     missing = tuple(
         Endpoint(address=a, protocol_port=p) for a, p in sorted(wanted - present.keys())
     )
-    candidates = [m for m in actual if _key(m) in wanted]
+    candidates = [m for m in actual if m.key in wanted]
     remove, refused = _guard_removals(candidates, actual, guards)
     return Plan(remove=remove, refused=refused, missing=missing)
 
@@ -134,7 +128,7 @@ def plan_desired(
     default_weight: int = 1,
 ) -> Plan:
     """Make the pool hold exactly ``desired``: add, re-weight and remove, through the guards."""
-    present = {_key(m): m for m in actual}
+    present = {m.key: m for m in actual}
     wanted = {spec.key: spec for spec in desired}
     add = tuple(spec for key, spec in sorted(wanted.items()) if key not in present)
     reweight: list[Reweight] = []
@@ -148,7 +142,7 @@ def plan_desired(
             reweight.append(Reweight(member, target))
         else:
             keep.append(member)
-    candidates = [m for m in actual if _key(m) not in wanted]
+    candidates = [m for m in actual if m.key not in wanted]
     remove, refused = _guard_removals(candidates, actual, guards)
     return Plan(add=add, reweight=tuple(reweight), remove=remove, keep=tuple(keep), refused=refused)
 
@@ -174,9 +168,9 @@ def _guard_removals(
         )
         return (), tuple(refused) + tuple(Refusal(m, reason) for m in allowed)
 
-    leaving = {_key(m) for m in allowed}
-    serving_left = [m for m in actual if _key(m) not in leaving and m.operating_status in SERVING]
-    serving_leaving = [m for m in allowed if m.operating_status in SERVING]
+    leaving = {m.key for m in allowed}
+    serving_left = [m for m in actual if m.key not in leaving and m.serving]
+    serving_leaving = [m for m in allowed if m.serving]
     if serving_leaving and not serving_left:
         last = serving_leaving[0]
         allowed.remove(last)

@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from elbsync.members.endpoint import EndpointKey, endpoint_key
 from elbsync.state.errors import CorruptRecordError, TransitionRefusedError
 
 SCHEMA_VERSION = 1
@@ -84,6 +85,11 @@ class CheckFinding(_Model):
     name: str = ""
     severity: Literal["Major", "Tips"] = "Major"
 
+    @property
+    def blocks(self) -> bool:
+        """A Major finding keeps a member out of service; Tips are advice."""
+        return self.severity == "Major"
+
 
 class CheckJob(WaitingRecord):
     """An ELB member check job (``POST .../members/{id}/health-check``) being polled."""
@@ -132,6 +138,10 @@ class WaitedMember(_Model):
     weight: int | None = Field(default=None, ge=0, le=100)
     #: The write queue (load balancer) of the pool.
     queue: str = ""
+
+    @property
+    def key(self) -> EndpointKey:
+        return endpoint_key(self.address, self.protocol_port)
 
 
 class LifecycleAction(WaitingRecord):
@@ -263,9 +273,14 @@ class MemberChange(_Model):
     label: Literal["reweighted", "draining"] | None = None
 
     @property
+    def key(self) -> EndpointKey:
+        return endpoint_key(self.address, self.protocol_port)
+
+    @property
     def endpoint(self) -> str:
         """What the change is about: the member id, else ``address:port``."""
-        return self.member_id or f"{self.address}:{self.protocol_port or 0}"
+        address, port = self.key
+        return self.member_id or f"{address}:{port}"
 
 
 class ChangeResult(_Model):

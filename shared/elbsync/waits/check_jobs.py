@@ -148,7 +148,7 @@ class CheckJobs:
         if remote.status == "failed":
             return self._retry_or_fail(job, "ELB reported the check job failed")
         found = rendered_findings(remote)
-        passed = not any(f.severity == "Major" for f in found)
+        passed = not any(f.blocks for f in found)
         done = self.repo.finish(
             job.model_copy(update={"status": "processed", "passed": passed, "findings": found})
         )
@@ -158,7 +158,7 @@ class CheckJobs:
                 job_id=job.job_id,
                 member_id=job.member_id,
                 listener_id=job.listener_id,
-                reasons=[f.reason for f in done.findings if f.severity == "Major"],
+                reasons=[f.reason for f in done.findings if f.blocks],
             )
         return Finished(done, done.findings)
 

@@ -51,9 +51,9 @@ def findings(job: MemberCheckReply) -> tuple[CheckFinding, ...]:
         for item in result.check_items
         if failed(item)
     ]
-    return tuple(sorted(found, key=lambda f: (f.severity != "Major", f.group, f.name)))
+    return tuple(sorted(found, key=lambda f: (not f.blocks, f.group, f.name)))
 
 
 def passed(job: MemberCheckReply) -> bool:
     """No Major item failed (Tips do not block)."""
-    return not any(f.severity == "Major" for f in findings(job))
+    return not any(f.blocks for f in findings(job))

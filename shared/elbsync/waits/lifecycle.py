@@ -22,6 +22,7 @@ import structlog
 from elbsync.clients.autoscaling import AutoScalingClient, HangingInstance, LifecycleResult
 from elbsync.clients.elb import ElbClient, Member
 from elbsync.errors import ApiError, is_transient
+from elbsync.members.endpoint import EndpointKey
 from elbsync.members.writes import PoolWrite, WritePath, outcomes_of, queue_of
 from elbsync.state.records import (
     AuditEntry,
@@ -34,7 +35,6 @@ from elbsync.state.repository import StateRepository
 
 _log = structlog.get_logger("elbsync.lifecycle")
 
-HEALTHY = frozenset({"ONLINE", "NO_MONITOR"})
 EXTEND_LEAD = timedelta(minutes=3)
 EXTEND_BY = timedelta(hours=1)
 
@@ -240,9 +240,7 @@ class LifecycleActions:
         refused: tuple[str, ...] = ()
         if action.status == "joining":
             action, refused = self._resolve(action)
-        major = tuple(
-            dict.fromkeys(f.reason for f in (*action.findings, *findings) if f.severity == "Major")
-        )
+        major = tuple(dict.fromkeys(f.reason for f in (*action.findings, *findings) if f.blocks))
         joining = action.status == "joining"
         unhealthy: tuple[str, ...] = ()
         if not joining and not refused and not major:
@@ -287,7 +285,7 @@ class LifecycleActions:
         done = self.writes.results(action.intent_ids)
         if len(done) < len(action.intent_ids):
             return action, ()
-        ids: dict[tuple[str, str, int], str] = {}
+        ids: dict[tuple[str, EndpointKey], str] = {}
         refused = []
         job_ids: list[str] = []
         for intent in done.values():
@@ -298,12 +296,9 @@ class LifecycleActions:
                     code = (row.error or {}).get("error_code") or (row.error or {}).get("code")
                     refused.append(f"{where} in pool {row.pool_id}: {code}")
                 elif row.member_id:
-                    ids[(row.pool_id, str(row.address), int(row.protocol_port or 0))] = (
-                        row.member_id
-                    )
+                    ids[(row.pool_id, row.key)] = row.member_id
         members = tuple(
-            m.model_copy(update={"member_id": ids.get((m.pool_id, m.address, m.protocol_port))})
-            for m in action.members
+            m.model_copy(update={"member_id": ids.get((m.pool_id, m.key))}) for m in action.members
         )
         resolved = self.repo.update(
             action.model_copy(
@@ -333,8 +328,8 @@ class LifecycleActions:
                 problems.append(f"{where} is no longer a member of pool {waited.pool_id}")
                 continue
             for listener in waited.listener_ids or (None,):
-                status = found.status_on(listener) if listener else found.operating_status
-                if status not in HEALTHY:
+                if not found.serving_on(listener):
+                    status = found.status_on(listener)
                     problems.append(f"{where} on listener {listener or '(any)'} is {status}")
         return problems
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from elbsync.errors import DeadlineExceededError
 
+__all__ = ["Clock", "Deadline"]
+
 Clock = Callable[[], float]
 
 

@@ -12,6 +12,28 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     from pydantic import JsonValue
 
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "BadRequestError",
+    "BusyError",
+    "ConfigError",
+    "ConflictError",
+    "DeadlineExceededError",
+    "ElbsyncError",
+    "InputError",
+    "NoAnswerError",
+    "NotFoundError",
+    "NotImplementedYetError",
+    "PathIdError",
+    "QuotaError",
+    "RemoteError",
+    "ServerError",
+    "ThrottledError",
+    "api_error_class",
+    "is_transient",
+]
+
 
 class ElbsyncError(Exception):
     """Root of every error elbsync raises on purpose."""

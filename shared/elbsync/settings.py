@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from elbsync.errors import ConfigError
 
+__all__ = ["Settings"]
+
 _DEFAULT_ENDPOINT = "https://{service}.{region}.myhuaweicloud.com"
 _STATE_SCHEMES = ("file://", "obs://", "s3://")
 

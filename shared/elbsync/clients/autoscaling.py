@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict
 from elbsync.errors import InputError
 from elbsync.http.session import ApiSession, QueryValue, path_id, reply_list
 
+__all__ = ["AutoScalingClient", "HangingInstance", "LifecycleResult"]
+
 LifecycleResult = Literal["CONTINUE", "ABANDON", "EXTEND"]
 
 

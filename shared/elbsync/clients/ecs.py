@@ -6,6 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elbsync.http.session import ApiSession, path_id, reply_list
 
+__all__ = ["EcsClient", "FixedIp", "Interface"]
+
 
 class FixedIp(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)

@@ -16,6 +16,25 @@ from elbsync.errors import InputError, NoAnswerError
 from elbsync.http.session import ApiSession, QueryValue, path_id, reply_list, reply_model
 from elbsync.members.endpoint import SERVING, EndpointKey, endpoint_key
 
+__all__ = [
+    "BATCH_LIMIT",
+    "PAGE_LIMIT",
+    "CheckGroup",
+    "CheckItem",
+    "CheckSubject",
+    "ElbClient",
+    "Member",
+    "MemberCheckReply",
+    "MemberCheckResult",
+    "MemberRef",
+    "MemberResult",
+    "MemberStatus",
+    "MemberUpdate",
+    "NewMember",
+    "RetStatus",
+    "chunks",
+]
+
 BATCH_LIMIT = 200
 PAGE_LIMIT = 2000  # the API's largest page; fewer round trips when listing big pools
 

@@ -28,6 +28,8 @@ from elbsync.devkit.context import LocalContext
 from elbsync.devkit.invoke import load_handler
 from elbsync.devkit.local import Cloud, functions_against, world_running
 
+__all__ = ["BUSY_CODE", "TIMER", "WRITES", "BurstReport", "bindings", "main", "run_burst"]
+
 WRITES = ("elb.batch_add", "elb.batch_update", "elb.batch_delete")
 BUSY_CODE = "ELB.8907"
 TIMER = {"version": "v1.0", "time": "", "trigger_type": "TIMER", "trigger_name": "burst"}

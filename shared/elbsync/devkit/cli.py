@@ -14,6 +14,8 @@ from pathlib import Path
 
 from elbsync.errors import ElbsyncError
 
+__all__ = ["main"]
+
 
 def _invoke(args: argparse.Namespace) -> int:
     from elbsync.devkit.invoke import invoke, read_event, reply_failed

@@ -6,6 +6,8 @@ import time
 import uuid
 from collections.abc import Mapping
 
+__all__ = ["LocalContext"]
+
 
 class LocalContext:
     """Answers like the cloud's context; the deadline starts when the object is created.

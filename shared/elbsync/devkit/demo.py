@@ -32,6 +32,19 @@ from elbsync.http.auth import AkSkAuth
 from elbsync.http.session import ApiSession
 from elbsync.waits.findings import findings
 
+__all__ = [
+    "Row",
+    "Story",
+    "admin",
+    "clients_story",
+    "demo_bindings",
+    "deployment_story",
+    "functions_story",
+    "instance_decisions",
+    "main",
+    "running",
+]
+
 Row = Sequence[object]
 
 

@@ -13,6 +13,16 @@ from typing import cast
 from elbsync.devkit.context import LocalContext
 from elbsync.errors import InputError
 
+__all__ = [
+    "FUNCTIONS",
+    "Handler",
+    "functions_dir",
+    "invoke",
+    "load_handler",
+    "read_event",
+    "reply_failed",
+]
+
 Handler = Callable[[object, LocalContext], object]
 FUNCTIONS = ("member_events", "check_poller", "http_api")
 

@@ -16,6 +16,8 @@ from elbsync.devkit.emulator import Emulator, World, load_world
 from elbsync.runtime.logs import configure
 from elbsync.settings import Settings
 
+__all__ = ["Cloud", "functions_against", "world_running"]
+
 
 class Cloud:
     """The emulator's admin API and the world's ids by name."""

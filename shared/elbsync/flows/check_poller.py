@@ -34,6 +34,16 @@ from elbsync.state.records import CheckJob, Drain, LifecycleAction, WaitingRecor
 if TYPE_CHECKING:
     from elbsync.runtime import Invocation
 
+__all__ = [
+    "ACTION_SHARE",
+    "CHECK_SHARE",
+    "MIN_ITEM_SECONDS",
+    "WRITE_SHARE",
+    "Poller",
+    "Tally",
+    "handle",
+]
+
 _log = structlog.get_logger("elbsync.flows.check_poller")
 
 R = TypeVar("R", bound=WaitingRecord)

@@ -34,6 +34,8 @@ from elbsync.members.planner import (
 from elbsync.members.writes import PoolWrite, intent_id, intent_record_id, queue_of
 from elbsync.state.records import CheckSpec, Drain, DrainTarget, MemberChange
 
+__all__ = ["CHECK_WINDOW", "MAX_CHECK_JOBS_BY_REFERENCE", "Deployment", "DeploymentEvent"]
+
 DeploymentEvent = Register | Deregister | SetWeights | Desired
 #: How long check jobs started for registered members are polled before they expire.
 CHECK_WINDOW = timedelta(minutes=10)

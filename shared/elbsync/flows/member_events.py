@@ -39,6 +39,16 @@ if TYPE_CHECKING:
     from elbsync.inbound.bindings import Binding, BindingDocument
     from elbsync.inbound.lifecycle import LifecycleNotification
 
+__all__ = [
+    "MAX_MEMBER_WARNINGS",
+    "NOTHING_DONE",
+    "NOT_OK",
+    "MemberEvents",
+    "Owner",
+    "handle",
+    "load_bindings",
+]
+
 # The scaling and deployment flows (and their models) are imported by the events that need
 # them, so a new function instance does not pay for both.
 

@@ -18,6 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from elbsync.members.endpoint import EndpointKey, endpoint_key
 
+__all__ = [
+    "MAX_REPLY_ROWS",
+    "UNDONE",
+    "DeploymentResult",
+    "DryRunResult",
+    "FlowResult",
+    "LifecycleStatus",
+    "MemberRow",
+    "ScalingResult",
+    "counts",
+]
+
 #: Member rows listed in one event's reply. The reply is stored for replays, and FunctionGraph
 #: answers at most 6 MB for a whole envelope; a row is about 180 bytes of JSON.
 MAX_REPLY_ROWS = 1000

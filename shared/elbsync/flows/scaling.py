@@ -38,6 +38,8 @@ from elbsync.state.records import (
 )
 from elbsync.waits.lifecycle import call_back, holds, launch_intent_key
 
+__all__ = ["DEFAULT_HOOK_TIMEOUT", "Located", "Scaling", "member_name"]
+
 _log = structlog.get_logger("elbsync.flows.scaling")
 
 #: Auto Scaling's default hook timeout, used when the hanging-instance list gives none.

@@ -25,6 +25,18 @@ from elbsync.inbound.ids import ResourceId
 from elbsync.inbound.lifecycle import HOOK_NAME_PATTERN, LifecycleNotification
 from elbsync.inbound.validation import parse
 
+__all__ = [
+    "MAX_HOOKS",
+    "PRODUCT_MARK",
+    "WEIGHTLESS_ALGORITHMS",
+    "Binding",
+    "BindingDocument",
+    "HealthGate",
+    "HookName",
+    "NotOurs",
+    "PoolBinding",
+]
+
 # Algorithms whose pools ignore member weights: draining by weight 0 does nothing there.
 WEIGHTLESS_ALGORITHMS = frozenset({"SOURCE_IP", "QUIC_CID"})
 #: Hook metadata that marks a hook as elbsync's when its binding lists no ``hooks``.

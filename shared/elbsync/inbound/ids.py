@@ -11,5 +11,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+__all__ = ["RESOURCE_ID", "ResourceId"]
+
 RESOURCE_ID = r"^[A-Za-z0-9_-]+$"
 ResourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=RESOURCE_ID)]

@@ -20,6 +20,24 @@ from collections.abc import Iterable, Sequence
 
 from elbsync.errors import InputError
 
+__all__ = [
+    "EXCERPT_CHARS",
+    "MAX_DEPTH",
+    "MAX_ENVELOPE_EVENTS",
+    "MAX_EVENT_CHARS",
+    "MAX_EVENT_VALUES",
+    "MAX_HTTP_EVENT_CHARS",
+    "MAX_INTEGER",
+    "MAX_PATH_NAME_CHARS",
+    "Path",
+    "check_event",
+    "check_value",
+    "excerpt",
+    "field_path",
+    "json_kind",
+    "load_json",
+]
+
 #: Deepest nesting of objects and lists; the deepest real event (an EventGrid batch of desired
 #: members) nests 5 levels.
 MAX_DEPTH = 32

@@ -41,6 +41,15 @@ if TYPE_CHECKING:
     from elbsync.deadline import Deadline
     from elbsync.state.store import ObjectStore
 
+__all__ = [
+    "FIELD",
+    "MAX_MEMBER_LIST_BYTES",
+    "MAX_MEMBER_LIST_VALUES",
+    "endpoints_of",
+    "members_of",
+    "read_list",
+]
+
 _log = structlog.get_logger("elbsync.member_lists")
 
 E = TypeVar("E", bound=Endpoint)

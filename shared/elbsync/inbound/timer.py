@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from elbsync.errors import InputError
 from elbsync.inbound.limits import excerpt, field_path, load_json
 
+__all__ = ["FIELD", "KNOWN", "TimerOptions", "timer_options"]
+
 FIELD = "user_event"
 #: Every option a TIMER ``user_event`` may set, with its JSON type.
 KNOWN: dict[str, type] = {"expire": bool}

@@ -26,6 +26,8 @@ from elbsync.clients.elb import ElbClient, MemberRef, MemberResult, MemberUpdate
 from elbsync.errors import ApiError, BadRequestError, BusyError, ElbsyncError, is_transient
 from elbsync.state.records import ChangeOp, ChangeResult, ChangeResultName, MemberChange
 
+__all__ = ["BUSY_REFUSALS_PER_CALL", "ISOLATION_CALLS", "BatchOutcome", "Executor", "Pacer"]
+
 _log = structlog.get_logger("elbsync.members.executor")
 
 #: The most calls one refused batch may spend isolating its bad members.

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from elbsync.waits.drains import Drains
     from elbsync.waits.lifecycle import LifecycleActions
 
+__all__ = ["Membership", "membership_for"]
+
 
 class Membership:
     def __init__(

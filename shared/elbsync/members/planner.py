@@ -16,6 +16,20 @@ from dataclasses import dataclass, field
 from elbsync.clients.elb import Member
 from elbsync.inbound.deployments import Endpoint, MemberSpec, WeightSpec
 
+__all__ = [
+    "OWNER_PREFIX",
+    "Guards",
+    "Plan",
+    "Refusal",
+    "Reweight",
+    "owned",
+    "owned_name",
+    "plan_desired",
+    "plan_register",
+    "plan_removal",
+    "plan_weights",
+]
+
 OWNER_PREFIX = "elbsync:"
 
 

@@ -53,6 +53,21 @@ from elbsync.state.records import (
 )
 from elbsync.state.repository import StateRepository
 
+__all__ = [
+    "INTENT_GIVE_UP",
+    "MAX_PACE_S",
+    "ROUND_RESERVE_S",
+    "DrainReport",
+    "Pacer",
+    "PoolWrite",
+    "WritePath",
+    "intent_id",
+    "intent_record_id",
+    "outcomes_of",
+    "queue_of",
+    "queue_of_record",
+]
+
 _log = structlog.get_logger("elbsync.writes")
 
 #: A round (list, send, record) starts only with this much time left beyond one busy window.

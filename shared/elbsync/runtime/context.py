@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+__all__ = ["FunctionContext"]
+
 
 class FunctionContext(Protocol):
     """The methods of FunctionGraph's context that elbsync uses (the runtime's own names)."""

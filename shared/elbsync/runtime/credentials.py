@@ -12,6 +12,8 @@ from elbsync.runtime.context import FunctionContext
 from elbsync.runtime.logs import register_secret
 from elbsync.settings import Settings
 
+__all__ = ["Credentials"]
+
 
 @dataclass(frozen=True, repr=False)
 class Credentials:

@@ -19,6 +19,19 @@ from typing import Literal, TextIO
 
 import structlog
 
+__all__ = [
+    "MAX_KNOWN_SECRETS",
+    "MAX_LOG_DEPTH",
+    "MAX_LOG_TRACEBACK_CHARS",
+    "MAX_LOG_VALUE_CHARS",
+    "REDACTED",
+    "bind_invocation",
+    "configure",
+    "redact",
+    "register_secret",
+    "truncate",
+]
+
 REDACTED = "***"
 #: Longest string value a log line keeps; a longer one keeps its head and says what was cut.
 MAX_LOG_VALUE_CHARS = 2000

@@ -44,6 +44,17 @@ from elbsync.state.errors import (
 from elbsync.state.records import IdempotencyRecord, decode, encode, utc_now
 from elbsync.state.store import ObjectStore
 
+__all__ = [
+    "TAKE_OVER_ATTEMPTS",
+    "Claim",
+    "Clock",
+    "Idempotency",
+    "Replay",
+    "Reply",
+    "idempotency_key",
+    "payload_hash",
+]
+
 Reply = dict[str, JsonValue]
 #: How often one delivery tries for the next claim number while others take it first.
 TAKE_OVER_ATTEMPTS = 3

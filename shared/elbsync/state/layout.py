@@ -24,6 +24,32 @@ from datetime import datetime, timezone
 
 from elbsync.errors import PathIdError
 
+__all__ = [
+    "AUDIT",
+    "DONE",
+    "FOLDERS",
+    "IDEMPOTENCY",
+    "LEASES",
+    "PARTITIONED",
+    "PENDING",
+    "ROOT",
+    "audit_key",
+    "audit_prefix",
+    "claim_generation",
+    "claim_key",
+    "done_key",
+    "done_prefix",
+    "idempotency_prefix",
+    "lease_generation",
+    "lease_key",
+    "lease_prefix",
+    "pending_key",
+    "pending_prefix",
+    "record_id",
+    "record_id_of",
+    "result_key",
+]
+
 ROOT = "v1"
 PENDING = f"{ROOT}/pending/"
 DONE = f"{ROOT}/done/"

@@ -28,6 +28,8 @@ from elbsync.state.errors import KeyExistsError, StoreError
 from elbsync.state.records import LeaseRecord, decode, encode, utc_now
 from elbsync.state.store import ObjectStore
 
+__all__ = ["Clock", "Lease", "LeaseUnclearError", "Leases"]
+
 Clock = Callable[[], datetime]
 
 _log = structlog.get_logger("elbsync.lease")

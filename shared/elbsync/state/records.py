@@ -36,6 +36,33 @@ from pydantic import (
 from elbsync.members.endpoint import EndpointKey, endpoint_key
 from elbsync.state.errors import CorruptRecordError, TransitionRefusedError
 
+__all__ = [
+    "SCHEMA_VERSION",
+    "AnyRecord",
+    "AuditEntry",
+    "ChangeOp",
+    "ChangeResult",
+    "ChangeResultName",
+    "CheckFinding",
+    "CheckJob",
+    "CheckSpec",
+    "Drain",
+    "DrainTarget",
+    "IdempotencyRecord",
+    "LeaseRecord",
+    "LifecycleAction",
+    "LifecycleActionRef",
+    "MemberChange",
+    "PoolChanges",
+    "WaitedMember",
+    "WaitingRecord",
+    "WriteIntent",
+    "check_transition",
+    "decode",
+    "encode",
+    "utc_now",
+]
+
 SCHEMA_VERSION = 1
 
 

@@ -42,6 +42,8 @@ from elbsync.state.records import (
 )
 from elbsync.state.store import ListedObject, ObjectStore
 
+__all__ = ["WAITING_KINDS", "Clock", "ExpiryPolicy", "ExpiryReport", "StateRepository"]
+
 R = TypeVar("R", bound=WaitingRecord)
 Clock = Callable[[], datetime]
 

@@ -23,6 +23,8 @@ from elbsync.state.records import CheckFinding, CheckJob, WriteIntent
 from elbsync.state.repository import StateRepository
 from elbsync.waits.findings import findings as rendered_findings
 
+__all__ = ["FIRST_POLL_DELAY", "MAX_CHECK_RETRIES", "CheckJobs", "Finished"]
+
 _log = structlog.get_logger("elbsync.check_jobs")
 
 FIRST_POLL_DELAY = timedelta(seconds=5)

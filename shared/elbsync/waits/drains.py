@@ -34,6 +34,8 @@ from elbsync.state.records import (
 from elbsync.state.repository import StateRepository
 from elbsync.waits.lifecycle import SETTLED_REASON, call_back
 
+__all__ = ["DRAIN_GIVE_UP", "DrainStep", "Drains"]
+
 _log = structlog.get_logger("elbsync.drains")
 
 #: A drain still unfinished this long after it was recorded is given up (``expired``).

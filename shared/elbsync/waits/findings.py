@@ -13,6 +13,8 @@ import re
 from elbsync.clients.elb import CheckItem, MemberCheckReply
 from elbsync.state.records import CheckFinding
 
+__all__ = ["failed", "findings", "passed", "reason_of", "render"]
+
 _PLACEHOLDER = re.compile(r"\{\$(\w+)\}")
 
 

@@ -33,6 +33,24 @@ from elbsync.state.records import (
 )
 from elbsync.state.repository import StateRepository
 
+__all__ = [
+    "EXTEND_BY",
+    "EXTEND_LEAD",
+    "HEALTHY_REASON",
+    "SETTLED_REASON",
+    "Advanced",
+    "Callback",
+    "Facts",
+    "LifecycleActions",
+    "Verb",
+    "Verdict",
+    "call_back",
+    "decide",
+    "holds",
+    "launch_intent_key",
+    "still_hanging",
+]
+
 _log = structlog.get_logger("elbsync.lifecycle")
 
 EXTEND_LEAD = timedelta(minutes=3)

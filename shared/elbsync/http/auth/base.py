@@ -7,6 +7,8 @@ from collections.abc import Callable, Generator
 
 import httpx
 
+__all__ = ["KeySigner", "header_text", "header_values"]
+
 
 def header_text(value: bytes) -> str:
     """A raw header value as text: UTF-8 where it decodes, Latin-1 otherwise."""

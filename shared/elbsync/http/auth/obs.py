@@ -19,6 +19,20 @@ import httpx
 
 from elbsync.http.auth.base import KeySigner, header_values
 
+__all__ = [
+    "DATE_HEADER",
+    "HEADER_PREFIX",
+    "META_PREFIX",
+    "SECURITY_TOKEN_HEADER",
+    "SUB_RESOURCES",
+    "ObsAuth",
+    "canonical_resource",
+    "raw_query_items",
+    "signature",
+    "string_to_sign",
+    "virtual_host_bucket",
+]
+
 HEADER_PREFIX = "x-obs-"
 META_PREFIX = "x-obs-meta-"
 DATE_HEADER = "x-obs-date"

@@ -17,6 +17,22 @@ import httpx
 
 from elbsync.http.auth.base import KeySigner, header_values
 
+__all__ = [
+    "ALGORITHM",
+    "CONTENT_SHA256_HEADER",
+    "DATE_FORMAT",
+    "DATE_HEADER",
+    "SECURITY_TOKEN_HEADER",
+    "UNSIGNED_PAYLOAD",
+    "S3SigV4Auth",
+    "canonical_query",
+    "canonical_request",
+    "canonical_uri",
+    "credential_scope",
+    "signing_key",
+    "string_to_sign",
+]
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 DATE_HEADER = "X-Amz-Date"

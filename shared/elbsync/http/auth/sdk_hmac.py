@@ -19,6 +19,25 @@ import httpx
 
 from elbsync.http.auth.base import KeySigner, header_values
 
+__all__ = [
+    "ALGORITHM",
+    "CONTENT_SHA256_HEADER",
+    "DATE_FORMAT",
+    "DATE_HEADER",
+    "AkSkAuth",
+    "ParsedAuthorization",
+    "TokenAuth",
+    "authorization_header",
+    "canonical_query",
+    "canonical_request",
+    "canonical_uri",
+    "parse_authorization",
+    "request_payload_hash",
+    "request_query_pairs",
+    "signature",
+    "string_to_sign",
+]
+
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "X-Sdk-Date"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"

@@ -30,6 +30,8 @@ from elbsync.devkit.emulator.world import (
     World,
 )
 
+__all__ = ["PREFIX", "Controls", "Handler", "handle"]
+
 PREFIX = "/_emulator"
 
 

@@ -28,6 +28,20 @@ from elbsync.devkit.emulator.cloud import (
 from elbsync.devkit.emulator.replies import Call, EmulatedApiError, JsonObject, Reply, json_object
 from elbsync.devkit.emulator.world import Interface, LifecycleHook, ScalingGroup
 
+__all__ = [
+    "EXTEND_SECONDS",
+    "NOT_HANGING_CODE",
+    "AdminError",
+    "apply_timeouts",
+    "callback",
+    "instance_view",
+    "instances_snapshot",
+    "launch",
+    "list_hanging",
+    "smn_event",
+    "terminate",
+]
+
 EXTEND_SECONDS = 3600
 #: Not in the public error table; chosen by the emulator (see docs/emulator.md).
 NOT_HANGING_CODE = "AS.4003"

@@ -16,6 +16,8 @@ from elbsync.devkit.emulator.server import Emulator
 from elbsync.devkit.emulator.world import load_world
 from elbsync.errors import ConfigError
 
+__all__ = ["cli_main"]
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+__all__ = ["ISO_FORMAT", "VirtualClock", "iso"]
+
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 

@@ -25,6 +25,19 @@ from elbsync.devkit.emulator.world import (
     World,
 )
 
+__all__ = [
+    "CheckJob",
+    "Cloud",
+    "Decision",
+    "LifecycleAction",
+    "MemberRecord",
+    "PoolState",
+    "ScalingInstance",
+    "ServerState",
+    "new_request_id",
+    "new_uuid",
+]
+
 
 def new_uuid() -> str:
     return str(uuid.uuid4())

@@ -5,6 +5,8 @@ from __future__ import annotations
 from elbsync.devkit.emulator.cloud import Cloud
 from elbsync.devkit.emulator.replies import Call, EmulatedApiError, Reply
 
+__all__ = ["NOT_FOUND_CODE", "list_interfaces"]
+
 #: ECS's "server does not exist" code; the exact code is unverified (see docs/emulator.md).
 NOT_FOUND_CODE = "Ecs.0114"
 

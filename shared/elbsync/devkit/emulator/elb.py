@@ -32,6 +32,22 @@ from elbsync.devkit.emulator.replies import (
     json_object,
 )
 
+__all__ = [
+    "BUSY_CODE",
+    "PROTECTED_CODE",
+    "QUOTA_CODE",
+    "batch_add",
+    "batch_delete",
+    "batch_update",
+    "create_check_job",
+    "job_view",
+    "list_members",
+    "member_view",
+    "pools_snapshot",
+    "settle_jobs",
+    "show_check_job",
+]
+
 BUSY_CODE = "ELB.8907"
 QUOTA_CODE = "ELB.8905"
 PROTECTED_CODE = "ELB.8906"

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from elbsync.devkit.emulator.world import FaultSpec
 
+__all__ = ["LOST_REPLIES", "OPERATIONS", "THROTTLE_CODE", "FaultBook", "FaultRule", "Outcome"]
+
 OPERATIONS = (
     "elb.list_members",
     "elb.batch_add",

@@ -26,6 +26,30 @@ from elbsync.devkit.emulator.world import (
     SecurityGroupRule,
 )
 
+__all__ = [
+    "DIMENSIONS",
+    "GROUPS",
+    "ITEMS",
+    "Dim",
+    "HealthPath",
+    "IpNetwork",
+    "ItemSpec",
+    "Packet",
+    "PortRange",
+    "RuleView",
+    "Severity",
+    "acl_views",
+    "blocked_dimension",
+    "check_items",
+    "group_of",
+    "health_path",
+    "member_health",
+    "parse_port_spec",
+    "reachable",
+    "render",
+    "sg_views",
+]
+
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Dim = Literal["protocol", "destination_port", "destination_ip", "source_port", "source_ip"]
 DIMENSIONS: tuple[Dim, ...] = (

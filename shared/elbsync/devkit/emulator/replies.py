@@ -11,6 +11,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
+__all__ = [
+    "Call",
+    "EmulatedApiError",
+    "ErrorStyle",
+    "JsonObject",
+    "Reply",
+    "elb_bad_request",
+    "elb_not_found",
+    "json_object",
+]
+
 JsonObject = dict[str, object]
 ErrorStyle = Literal["elb", "legacy"]
 

@@ -34,6 +34,8 @@ from elbsync.devkit.emulator.verify import (
 from elbsync.devkit.emulator.world import World, load_world
 from elbsync.http.auth.base import header_text
 
+__all__ = ["ROUTES", "Emulator", "Route", "ServiceHandler", "match_route"]
+
 ServiceHandler = Callable[[Cloud, Call], Reply]
 
 

@@ -30,6 +30,15 @@ from elbsync.http.auth.sdk_hmac import (
     string_to_sign,
 )
 
+__all__ = [
+    "AUTH_ERROR_CODE",
+    "Principal",
+    "SignedRequest",
+    "authenticate",
+    "project_failure",
+    "project_mismatch",
+]
+
 AUTH_ERROR_CODE = "APIGW.0301"
 _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 

@@ -18,6 +18,39 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from elbsync.errors import ConfigError
 
+__all__ = [
+    "DEFAULT_WORLD_FILE",
+    "SCHEMA_FILE",
+    "AclRule",
+    "Behaviour",
+    "Credential",
+    "FaultSpec",
+    "HealthMonitor",
+    "IamToken",
+    "Id",
+    "InitialMember",
+    "InstanceTemplate",
+    "Interface",
+    "LifecycleHook",
+    "Listener",
+    "LoadBalancer",
+    "NetworkAcl",
+    "Pool",
+    "Port",
+    "Protocol",
+    "ScalingGroup",
+    "Seconds",
+    "SecurityGroup",
+    "SecurityGroupRule",
+    "Server",
+    "Subnet",
+    "World",
+    "default_world_path",
+    "load_world",
+    "parse_world",
+    "world_schema",
+]
+
 DEFAULT_WORLD_FILE = "default_world.json"
 SCHEMA_FILE = "world.schema.json"
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from elbsync.http.auth import ObsAuth, S3SigV4Auth
-from elbsync.http.auth.obs import canonical_resource, raw_query_items, virtual_host_bucket
-from elbsync.http.auth.s3v4 import signing_key
+from elbsync.http.auth.obs import ObsAuth, canonical_resource, raw_query_items, virtual_host_bucket
+from elbsync.http.auth.s3v4 import S3SigV4Auth, signing_key
 
 AWS_AK = "AKIAIOSFODNN7EXAMPLE"
 AWS_SK = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

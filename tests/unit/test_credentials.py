@@ -4,7 +4,7 @@ import httpx
 import pytest
 from elbsync.devkit.context import LocalContext
 from elbsync.errors import ConfigError
-from elbsync.http.auth import AkSkAuth, TokenAuth
+from elbsync.http.auth.sdk_hmac import AkSkAuth, TokenAuth
 from elbsync.runtime.credentials import Credentials
 from elbsync.settings import Settings
 

@@ -6,8 +6,8 @@ import json
 import pytest
 import structlog
 from elbsync.runtime.logs import (
-    MAX_LOG_TRACEBACK_CHARS,
     MAX_KNOWN_SECRETS,
+    MAX_LOG_TRACEBACK_CHARS,
     MAX_LOG_VALUE_CHARS,
     REDACTED,
     bind_invocation,

@@ -28,7 +28,7 @@ from elbsync.devkit.context import LocalContext
 from elbsync.devkit.emulator import Emulator, World, load_world
 from elbsync.devkit.invoke import load_handler
 from elbsync.devkit.local import functions_against
-from elbsync.http.auth import AkSkAuth
+from elbsync.http.auth.sdk_hmac import AkSkAuth
 from elbsync.http.session import ApiSession
 from elbsync.waits.findings import findings
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from elbsync.errors import ConfigError
-from elbsync.http.auth import AkSkAuth, TokenAuth
+from elbsync.http.auth.sdk_hmac import AkSkAuth, TokenAuth
 from elbsync.runtime.context import FunctionContext
 from elbsync.runtime.logs import register_secret
 from elbsync.settings import Settings

@@ -22,7 +22,7 @@ from elbsync.errors import (
     QuotaError,
     ThrottledError,
 )
-from elbsync.http.auth import AkSkAuth, TokenAuth
+from elbsync.http.auth.sdk_hmac import AkSkAuth, TokenAuth
 from elbsync.http.retry import RetryPolicy
 from elbsync.http.session import ApiSession
 

@@ -6,8 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from elbsync.http.auth import AkSkAuth, TokenAuth
-from elbsync.http.auth.sdk_hmac import DATE_FORMAT
+from elbsync.http.auth.sdk_hmac import DATE_FORMAT, AkSkAuth, TokenAuth
 
 from tests.fixtures.emulator import EmulatorHandle
 

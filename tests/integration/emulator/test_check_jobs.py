@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from elbsync.http.auth import AkSkAuth
+from elbsync.http.auth.sdk_hmac import AkSkAuth
 
 from tests.fixtures.emulator import EmulatorHandle
 

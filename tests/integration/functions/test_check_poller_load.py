@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from elbsync.clients.elb import ElbClient, NewMember
 from elbsync.deadline import Deadline
-from elbsync.http.auth import AkSkAuth
+from elbsync.http.auth.sdk_hmac import AkSkAuth
 from elbsync.http.session import ApiSession
 from elbsync.state.records import CheckJob
 

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ElementTree
 import httpx
 import pytest
 from elbsync.deadline import Deadline
-from elbsync.http.auth import S3SigV4Auth
+from elbsync.http.auth.s3v4 import S3SigV4Auth
 from elbsync.state import StoreAccessDeniedError, StoreError, open_store
 
 from tests.fixtures.objectstore import TEST_RETRY_POLICY, SeaweedFS

@@ -6,7 +6,7 @@ from elbsync.clients.autoscaling import AutoScalingClient
 from elbsync.clients.ecs import EcsClient
 from elbsync.clients.elb import ElbClient
 from elbsync.deadline import Deadline
-from elbsync.http.auth import AkSkAuth
+from elbsync.http.auth.sdk_hmac import AkSkAuth
 from elbsync.http.retry import RetryPolicy
 from elbsync.http.session import ApiSession
 

@@ -106,7 +106,7 @@ def test_retries_stop_before_the_deadline(
 
 def test_a_short_deadline_cuts_retries_short(cloud: FakeCloud, clock: FakeClock) -> None:
     from elbsync.deadline import Deadline
-    from elbsync.http.auth import TokenAuth
+    from elbsync.http.auth.sdk_hmac import TokenAuth
     from elbsync.http.retry import RetryPolicy
     from elbsync.http.session import ApiSession
 

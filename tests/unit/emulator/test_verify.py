@@ -10,8 +10,7 @@ import pytest
 from elbsync.devkit.emulator.replies import EmulatedApiError
 from elbsync.devkit.emulator.verify import SignedRequest, authenticate, project_mismatch
 from elbsync.devkit.emulator.world import Credential
-from elbsync.http.auth import AkSkAuth
-from elbsync.http.auth.sdk_hmac import signature, string_to_sign
+from elbsync.http.auth.sdk_hmac import AkSkAuth, signature, string_to_sign
 
 CREDENTIAL = Credential(access_key="AK1", secret_key="SK1", project_id="p1")
 SIGNED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from elbsync.deadline import Deadline
 from elbsync.errors import DeadlineExceededError
-from elbsync.http.auth import S3SigV4Auth
+from elbsync.http.auth.s3v4 import S3SigV4Auth
 from elbsync.http.retry import RetryPolicy
 from elbsync.state import (
     KeyExistsError,

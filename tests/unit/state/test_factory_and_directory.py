@@ -12,7 +12,8 @@ import httpx
 import pytest
 from elbsync.deadline import Deadline
 from elbsync.errors import ConfigError
-from elbsync.http.auth import ObsAuth, S3SigV4Auth
+from elbsync.http.auth.obs import ObsAuth
+from elbsync.http.auth.s3v4 import S3SigV4Auth
 from elbsync.settings import Settings
 from elbsync.state import CheckJob, StateRepository, WriteOutcomeUnknownError, layout, open_store
 from elbsync.state.directory import DirectoryStore

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from elbsync.clients.elb import ElbClient
 from elbsync.deadline import Deadline
-from elbsync.http.auth import AkSkAuth
+from elbsync.http.auth.sdk_hmac import AkSkAuth
 from elbsync.http.retry import RetryPolicy
 from elbsync.http.session import ApiSession
 from elbsync.members.writes import WritePath

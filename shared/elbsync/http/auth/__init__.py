@@ -1,11 +1,9 @@
-"""Request authentication for every remote call, as ``httpx.Auth`` classes.
+"""Request authentication for every remote call, as ``httpx.Auth`` classes, one module per
+signature (import the one you need; a handler pays only for its own):
 
-- :class:`AkSkAuth`: SDK-HMAC-SHA256 for Huawei Cloud APIs (ELB, Auto Scaling, ECS).
-- :class:`TokenAuth`: an IAM token in ``X-Auth-Token``.
+- :mod:`.sdk_hmac`: ``AkSkAuth`` (SDK-HMAC-SHA256 for Huawei Cloud APIs: ELB, Auto Scaling,
+  ECS) and ``TokenAuth`` (an IAM token in ``X-Auth-Token``);
+- :mod:`.s3v4`: ``S3SigV4Auth`` (AWS Signature Version 4, for S3-compatible stores and OBS);
+- :mod:`.obs`: ``ObsAuth`` (OBS's native signature);
+- :mod:`.base`: what the access-key signers share.
 """
-
-from elbsync.http.auth.obs import ObsAuth
-from elbsync.http.auth.s3v4 import S3SigV4Auth
-from elbsync.http.auth.sdk_hmac import AkSkAuth, TokenAuth
-
-__all__ = ["AkSkAuth", "ObsAuth", "S3SigV4Auth", "TokenAuth"]

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV     := $(VENV)/.dev-installed
 
-.PHONY: demo burst test soak lint typecheck unit bench package clean
+.PHONY: demo burst test soak lint typecheck unit bench schemas package clean
 
 # The demo needs only the runtime; the tests add the development tools on top.
 $(RUNTIME): pyproject.toml
@@ -46,6 +46,10 @@ soak: $(DEV)
 
 bench: $(DEV)
 	$(BIN)/python benchmarks/cold_start.py
+
+# The published event schemas (shared/elbsync/inbound/schemas/), rewritten from their models.
+schemas: $(RUNTIME)
+	$(BIN)/python -m elbsync.inbound.published --write
 
 # The FunctionGraph dependency package: build/elbsync-deps.zip with python/ holding the runtime
 # libraries (for the Python 3.12 runtime, x86_64) and elbsync without its developer kit.

@@ -18,11 +18,31 @@ from __future__ import annotations
 
 import re
 from ipaddress import ip_address
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from elbsync.inbound.ids import ResourceId
+
+if TYPE_CHECKING:
+    from pydantic import GetJsonSchemaHandler
+    from pydantic.json_schema import JsonSchemaValue
+    from pydantic_core import CoreSchema
+
+__all__ = [
+    "DEPLOYMENT_TYPES",
+    "MAX_MEMBERS",
+    "MAX_MEMBERS_BY_REFERENCE",
+    "MAX_MEMBERS_KEY_CHARS",
+    "MEMBERS_KEY",
+    "Deregister",
+    "Desired",
+    "Endpoint",
+    "MemberSpec",
+    "Register",
+    "SetWeights",
+    "WeightSpec",
+]
 
 #: Members an event may list inline: about what fits in EventGrid's 64 KB per event.
 MAX_MEMBERS = 1000
@@ -49,7 +69,9 @@ class _Strict(BaseModel):
 class Endpoint(_Strict):
     """A backend address and port: how elbsync names a member across calls."""
 
-    address: str = Field(min_length=2, max_length=64)
+    address: str = Field(
+        min_length=2, max_length=64, description="IPv4 or IPv6 address of the backend"
+    )
     protocol_port: int = Field(ge=1, le=65535)
 
     @field_validator("address")
@@ -89,12 +111,17 @@ def _unique(items: list[Endpoint]) -> None:
 
 
 def _one_type(schema: dict[str, JsonValue]) -> None:
-    """Publish an optional list or key as its one type: leaving it out is how it is not given
-    (the published schemas refuse ``null``, and so does :class:`_MemberListEvent`)."""
+    """Publish an optional list or key as its one type, with no default: leaving it out is how
+    it is not given (the published schemas refuse ``null``, and so does :class:`_MemberListEvent`).
+    ``null`` goes from the type list (:mod:`elbsync.inbound.published`) or ``anyOf`` (pydantic)."""
+    schema.pop("default", None)
     branches = schema.pop("anyOf", None)
     if isinstance(branches, list):
         typed = [b for b in branches if isinstance(b, dict) and b.get("type") != "null"]
         schema.update(typed[0])
+    kinds = schema.get("type")
+    if isinstance(kinds, list):
+        schema["type"] = next(kind for kind in kinds if kind != "null")
 
 
 def _key_schema(schema: dict[str, JsonValue]) -> None:
@@ -105,6 +132,9 @@ def _key_schema(schema: dict[str, JsonValue]) -> None:
     }
 
 
+#: How each list event describes ``members`` in its published schema.
+_INLINE_MEMBERS = f"the members inline (at most {MAX_MEMBERS}); or give members_key instead"
+
 MembersKey = Annotated[
     str, Field(min_length=1, max_length=MAX_MEMBERS_KEY_CHARS, pattern=MEMBERS_KEY)
 ]
@@ -113,11 +143,26 @@ MembersKey = Annotated[
 class _MemberListEvent(_PoolEvent):
     """An event naming its members inline (``members``) or by reference (``members_key``)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["members"]}, {"required": ["members_key"]}]}
+    members_key: MembersKey | None = Field(
+        default=None,
+        description=(
+            "or: the key of an object in elbsync's state store holding the members (a JSON "
+            'array of the same entries as members, or {"members": [...]}), at most '
+            f"{MAX_MEMBERS_BY_REFERENCE}; not under v1/ (elbsync's own records), "
+            "e.g. inputs/pool-web.json"
+        ),
+        json_schema_extra=_key_schema,
     )
 
-    members_key: MembersKey | None = Field(default=None, json_schema_extra=_key_schema)
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler, /
+    ) -> JsonSchemaValue:
+        """Publish "exactly one of members and members_key" (:meth:`_exactly_one_list`)."""
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        target["oneOf"] = [{"required": ["members"]}, {"required": ["members_key"]}]
+        return schema
 
     @field_validator("members", "members_key", check_fields=False)
     @classmethod
@@ -148,8 +193,18 @@ class _MemberListEvent(_PoolEvent):
 class Register(_MemberListEvent):
     """Add these members (``existed`` is fine); optionally start check jobs on listeners."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "title": "elbsync.members.register data",
+            "description": (
+                "Add these members to the pool (already present counts as success); start a "
+                "member check job on each listener given."
+            ),
+        }
+    )
+
     members: Annotated[list[MemberSpec], Field(min_length=1, max_length=MAX_MEMBERS)] | None = (
-        Field(default=None, json_schema_extra=_one_type)
+        Field(default=None, description=_INLINE_MEMBERS, json_schema_extra=_one_type)
     )
     listener_ids: list[ResourceId] = Field(default_factory=list, max_length=10)
 
@@ -157,15 +212,32 @@ class Register(_MemberListEvent):
 class Deregister(_MemberListEvent):
     """Remove these members, after ``drain_seconds`` at weight 0 when the pool honours weights."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "title": "elbsync.members.deregister data",
+            "description": (
+                "Remove these members; with drain_seconds above 0 they are first set to weight 0 "
+                "and deleted by the poller later."
+            ),
+        }
+    )
+
     members: Annotated[list[Endpoint], Field(min_length=1, max_length=MAX_MEMBERS)] | None = Field(
-        default=None, json_schema_extra=_one_type
+        default=None, description=_INLINE_MEMBERS, json_schema_extra=_one_type
     )
     drain_seconds: int = Field(default=0, ge=0, le=3600)
-    adopt: bool = False
+    adopt: bool = Field(default=False, description="also remove members elbsync did not create")
 
 
 class SetWeights(_PoolEvent):
     """Give these members new weights (canary and blue/green shifts)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "title": "elbsync.members.weights data",
+            "description": "Give these members new weights, e.g. a canary or blue/green shift.",
+        }
+    )
 
     weights: list[WeightSpec] = Field(min_length=1, max_length=MAX_MEMBERS)
 
@@ -179,8 +251,18 @@ class Desired(_MemberListEvent):
     """The pool should contain exactly these members (none: remove every member elbsync owns,
     through the guards); ``dry_run`` only returns the plan."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "title": "elbsync.pool.desired data",
+            "description": (
+                "The pool should contain exactly these members. dry_run returns the plan "
+                "without changing anything."
+            ),
+        }
+    )
+
     members: Annotated[list[MemberSpec], Field(max_length=MAX_MEMBERS)] | None = Field(
-        default=None, json_schema_extra=_one_type
+        default=None, description=_INLINE_MEMBERS, json_schema_extra=_one_type
     )
     dry_run: bool = False
     adopt: bool = False

@@ -9,6 +9,9 @@ Each item carries its identity (:attr:`Inbound.identity`): an SMN message is nam
 ``message_id``; a CloudEvent by its ``source`` and ``id`` together, as the CloudEvents
 specification defines, whichever envelope brought it. Envelope fields elbsync never reads are
 not checked at all, so a producer's extra attribute cannot cost it an event.
+
+The envelopes are checked with their published schemas alone; the models those are generated
+from live in :mod:`elbsync.inbound.published`, which nothing here imports.
 """
 
 from __future__ import annotations
@@ -21,6 +24,16 @@ from typing import Literal
 from elbsync.errors import InputError
 from elbsync.inbound.limits import MAX_ENVELOPE_EVENTS, excerpt, load_json
 from elbsync.inbound.validation import check
+
+__all__ = [
+    "CLOUDEVENT_SCHEMA",
+    "LIFECYCLE_EVENT_TYPE",
+    "SMN_SCHEMA",
+    "Inbound",
+    "Rejected",
+    "Source",
+    "unwrap",
+]
 
 Source = Literal["smn", "eventgrid", "direct"]
 #: The namespace of the identity of a CloudEvent: the same for every envelope that carries it.

@@ -1,5 +1,8 @@
 """Edge validation against the published JSON Schemas in ``schemas/``.
 
+The files are generated from the models (:mod:`elbsync.inbound.published`, ``make schemas``);
+this module reads the committed files and never generates one.
+
 jsonschema is imported on first use only: it is heavy, and only the paths that validate pay.
 
 A refusal quotes at most an excerpt of the offending value (jsonschema's own messages quote all
@@ -24,6 +27,8 @@ from elbsync.inbound.limits import MAX_DEPTH, excerpt, field_path
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError as SchemaError
     from jsonschema.protocols import Validator
+
+__all__ = ["check", "load_schema", "parse"]
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -2,8 +2,9 @@
 
 It is used only by the write path (:mod:`elbsync.members.writes`), which holds the load
 balancer's lease and decides what to send. The executor turns changes into batch calls of at
-most 200 members, waits for the balancer's busy window before each call (the :class:`Pacer`),
-and tells apart what ELB decided from what it did not answer:
+most 200 members, waits for the balancer's busy window before each call (its :class:`Pacing`,
+in the write path a :class:`~elbsync.members.writes.Pacer`), and tells apart what ELB decided
+from what it did not answer:
 
 - a permanent refusal about the members (a 4xx other than throttling, busy or access) is a
   result: the members are ``failed`` with ELB's error. When ELB refuses a whole batch with a
@@ -26,7 +27,7 @@ from elbsync.clients.elb import ElbClient, MemberRef, MemberResult, MemberUpdate
 from elbsync.errors import ApiError, BadRequestError, BusyError, ElbsyncError, is_transient
 from elbsync.state.records import ChangeOp, ChangeResult, ChangeResultName, MemberChange
 
-__all__ = ["BUSY_REFUSALS_PER_CALL", "ISOLATION_CALLS", "BatchOutcome", "Executor", "Pacer"]
+__all__ = ["BUSY_REFUSALS_PER_CALL", "ISOLATION_CALLS", "BatchOutcome", "Executor", "Pacing"]
 
 _log = structlog.get_logger("elbsync.members.executor")
 
@@ -36,7 +37,7 @@ ISOLATION_CALLS = 40
 BUSY_REFUSALS_PER_CALL = 4
 
 
-class Pacer(Protocol):
+class Pacing(Protocol):
     """The writer's clock for one load balancer: when the next write may go."""
 
     def before_write(self) -> None:
@@ -59,7 +60,7 @@ class BatchOutcome:
 
 
 class Executor:
-    def __init__(self, elb: ElbClient, pacer: Pacer) -> None:
+    def __init__(self, elb: ElbClient, pacer: Pacing) -> None:
         self._elb = elb
         self._pacer = pacer
         self.calls = 0

@@ -139,20 +139,24 @@ class RemoteError(ElbsyncError):
 class NoAnswerError(RemoteError):
     """No usable HTTP answer: connection refused or reset, timeout, broken reply.
 
-    (httpx's own ``TransportError`` is wrapped into this where a request is sent.)"""
+    (httpx's own ``TransportError`` is wrapped into this where a request is sent.)
+    ``may_have_applied`` is False only when the connection was never made, so the request
+    cannot have reached the service."""
 
     code = "transport_error"
 
-    def __init__(self, message: str, *, operation: str) -> None:
+    def __init__(self, message: str, *, operation: str, may_have_applied: bool = True) -> None:
         super().__init__(f"{operation}: {message}")
         self.operation = operation
+        self.may_have_applied = may_have_applied
 
 
 class ApiError(RemoteError):
     """A Huawei Cloud API answered with an error status.
 
     Carries the HTTP status, Huawei's ``error_code`` / ``error_msg`` and the remote ``request_id``
-    (from the body or the ``X-Request-Id`` header), whichever body style the service uses.
+    (from the body or the ``X-Request-Id`` header), whichever body style the service uses, and
+    ``retry_after``: the wait in seconds the service advised (``Retry-After``), or None.
     """
 
     code = "api_error"
@@ -165,6 +169,7 @@ class ApiError(RemoteError):
         error_code: str | None,
         error_msg: str | None,
         request_id: str | None,
+        retry_after: float | None = None,
     ) -> None:
         detail = f"{error_code}: {error_msg}" if error_code else (error_msg or "no error body")
         super().__init__(f"{operation} failed with HTTP {status} ({detail})")
@@ -173,6 +178,7 @@ class ApiError(RemoteError):
         self.error_code = error_code
         self.error_msg = error_msg
         self.request_id = request_id
+        self.retry_after = retry_after
 
     def to_dict(self) -> dict[str, object]:
         return {

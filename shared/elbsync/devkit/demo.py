@@ -29,7 +29,7 @@ from elbsync.devkit.emulator import Emulator, World, load_world
 from elbsync.devkit.invoke import load_handler
 from elbsync.devkit.local import functions_against
 from elbsync.http.auth.sdk_hmac import AkSkAuth
-from elbsync.http.session import ApiSession
+from elbsync.http.session import ApiSession, new_client
 from elbsync.waits.findings import findings
 
 __all__ = [
@@ -366,7 +366,7 @@ def main(out: TextIO = sys.stdout) -> int:
             log_format="console",
             busy_wait_ms=100,
         )
-        with local:
+        with local, new_client() as client:
             session = ApiSession(
                 auth=AkSkAuth(
                     credentials.access_key,
@@ -374,6 +374,7 @@ def main(out: TextIO = sys.stdout) -> int:
                     project_id=credentials.project_id,
                 ),
                 deadline=Deadline.after(60),
+                client=client,
             )
             clients_story(
                 story,

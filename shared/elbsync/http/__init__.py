@@ -1,2 +1,3 @@
-"""Talking to remote services: one deadline-bound send with bounded retries (:mod:`.session`,
-:mod:`.retry`) and the request signatures (:mod:`.auth`)."""
+"""Talking to remote services: one deadline-bound send (:mod:`.send`) with bounded retries
+(:mod:`.retry`), the API session built on it (:mod:`.session`), and the request signatures
+(:mod:`.auth`)."""

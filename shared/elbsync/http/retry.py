@@ -1,4 +1,9 @@
-"""Bounded retries: exponential backoff with full jitter, never past a deadline."""
+"""Bounded retries: exponential backoff with full jitter, never past a deadline.
+
+What is worth retrying is the caller's to say, from the typed error (its class, a
+``retry_after`` the service advised, whether a write ``may_have_applied``); this module only
+decides how long to wait and when to give up.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from elbsync.deadline import Deadline
+
+__all__ = ["RetryPolicy", "Sleep", "call_with_retry"]
 
 T = TypeVar("T")
 Sleep = Callable[[float], None]

@@ -1,8 +1,9 @@
 """The shared HTTP setup every Huawei Cloud API call goes through.
 
 One ``httpx.Client`` per process (created on first use and reused by warm invocations), and a
-per-invocation :class:`ApiSession` that adds credentials, the deadline, bounded retries, typed
-errors and the before/after log lines of remote writes.
+per-invocation :class:`ApiSession` that adds credentials, the deadline, bounded retries (through
+the one deadline-bound send, :mod:`elbsync.http.send`), typed errors and the before/after log
+lines of remote writes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, TypeVar
@@ -23,13 +23,25 @@ from elbsync.deadline import Deadline
 from elbsync.errors import (
     ApiError,
     BusyError,
+    ElbsyncError,
     NoAnswerError,
     PathIdError,
     ServerError,
     ThrottledError,
     api_error_class,
 )
-from elbsync.http.retry import RetryPolicy, Sleep, call_with_retry
+from elbsync.http.retry import RetryPolicy, Sleep
+from elbsync.http.send import Replies, Request, retry_after, send
+
+__all__ = [
+    "USER_AGENT",
+    "ApiSession",
+    "QueryValue",
+    "new_client",
+    "path_id",
+    "reply_list",
+    "reply_model",
+]
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 QueryValue = str | int | bool | Sequence[str | int]
@@ -39,24 +51,20 @@ M = TypeVar("M", bound=BaseModel)
 USER_AGENT = "elbsync/0.1 (+httpx)"
 
 _log = structlog.get_logger("elbsync.http.session")
-_client: httpx.Client | None = None
-_client_lock = threading.Lock()
 
 # Ids that reach a URL path: letters, digits, '-', '_' and '.', never '..' nor a separator.
 _PATH_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 
 
-def shared_client(*, timeout: float = 10.0) -> httpx.Client:
-    """The process-wide client: connection pool and TLS context are paid for once."""
-    global _client
-    with _client_lock:
-        if _client is None or _client.is_closed:
-            _client = httpx.Client(
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-                headers={"User-Agent": USER_AGENT},
-            )
-        return _client
+def new_client(*, timeout: float = 10.0) -> httpx.Client:
+    """A client for remote calls: elbsync's user agent, timeouts and connection pool. A
+    function instance makes one and reuses it (:mod:`elbsync.runtime.wiring`), so the
+    connection pool and TLS context are paid for once."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        headers={"User-Agent": USER_AGENT},
+    )
 
 
 def path_id(value: str, name: str) -> str:
@@ -99,25 +107,8 @@ def api_error(response: httpx.Response, operation: str) -> ApiError:
         error_code=code,
         error_msg=message,
         request_id=request_id,
+        retry_after=retry_after(response),
     )
-
-
-def _retry_after(exc: Exception) -> float | None:
-    """A server-advised wait (``Retry-After`` in seconds) on a failed reply, if any."""
-    if isinstance(exc, _ApiFailure):
-        value = exc.response.headers.get("Retry-After", "")
-        if value.isdigit():
-            return float(value)
-    return None
-
-
-class _ApiFailure(Exception):
-    """Internal carrier for a typed error plus the response it came from (for Retry-After)."""
-
-    def __init__(self, error: ApiError, response: httpx.Response) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.response = response
 
 
 class ApiSession:
@@ -128,14 +119,14 @@ class ApiSession:
         *,
         auth: httpx.Auth,
         deadline: Deadline,
-        client: httpx.Client | None = None,
+        client: httpx.Client,
         policy: RetryPolicy | None = None,
         sleep: Sleep = time.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.auth = auth
         self.deadline = deadline
-        self.client = client if client is not None else shared_client()
+        self.client = client
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._rng = rng
@@ -161,19 +152,10 @@ class ApiSession:
         if write:
             _log.info("remote_write_started", operation=operation)
 
-        def attempt() -> httpx.Response:
-            self.deadline.check(operation)
-            return self._send_once(method, url, operation, params, json_body, expect)
-
         def should_retry(exc: Exception) -> bool:
-            if isinstance(exc, NoAnswerError):
-                return True
-            if isinstance(exc, _ApiFailure):
-                err = exc.error
-                return isinstance(err, ThrottledError | ServerError) or (
-                    write and retry_busy and isinstance(err, BusyError)
-                )
-            return False
+            return isinstance(exc, NoAnswerError | ThrottledError | ServerError) or (
+                write and retry_busy and isinstance(exc, BusyError)
+            )
 
         def on_retry(exc: Exception, number: int, wait: float) -> None:
             _log.warning(
@@ -181,31 +163,33 @@ class ApiSession:
                 operation=operation,
                 retry=number,
                 wait_s=round(wait, 3),
-                reason=exc.error.code if isinstance(exc, _ApiFailure) else "transport_error",
-                remote_request_id=exc.error.request_id if isinstance(exc, _ApiFailure) else None,
+                reason=exc.code if isinstance(exc, ElbsyncError) else type(exc).__name__,
+                remote_request_id=exc.request_id if isinstance(exc, ApiError) else None,
             )
 
         try:
-            response = call_with_retry(
-                attempt,
-                should_retry=should_retry,
+            response = send(
+                self.client,
+                _request(method, url, operation, params, json_body),
+                auth=self.auth,
                 deadline=self.deadline,
+                replies=_replies(operation, expect),
                 policy=self.policy,
+                should_retry=should_retry,
+                on_retry=on_retry,
                 sleep=self._sleep,
                 rng=self._rng,
-                retry_after=_retry_after,
-                on_retry=on_retry,
             )
-        except _ApiFailure as failure:
+        except ApiError as failure:
             if write:
                 _log.warning(
                     "remote_write_failed",
                     operation=operation,
-                    status=failure.error.status,
-                    error_code=failure.error.error_code,
-                    remote_request_id=failure.error.request_id,
+                    status=failure.status,
+                    error_code=failure.error_code,
+                    remote_request_id=failure.request_id,
                 )
-            raise failure.error from None
+            raise
         body = _json_object(response, operation)
         if write:
             _log.info(
@@ -216,42 +200,34 @@ class ApiSession:
             )
         return body
 
-    def _send_once(
-        self,
-        method: Method,
-        url: str,
-        operation: str,
-        params: Mapping[str, QueryValue] | None,
-        json_body: Mapping[str, object] | None,
-        expect: Sequence[int],
-    ) -> httpx.Response:
-        remaining = self.deadline.remaining()
-        read = min(remaining, _read_timeout(self.client))
-        timeout = httpx.Timeout(read, connect=min(remaining, 5.0))
-        content = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
-        headers = {"Accept": "application/json"}
-        if content is not None:
-            headers["Content-Type"] = "application/json;charset=UTF-8"
-        try:
-            request = self.client.build_request(
-                method,
-                url,
-                params=_query(params),
-                content=content,
-                headers=headers,
-                timeout=timeout,
-            )
-            response = self.client.send(request, auth=self.auth)
-        except httpx.TransportError as exc:
-            raise NoAnswerError(f"{type(exc).__name__}: {exc}", operation=operation) from exc
-        if response.status_code in expect:
-            return response
-        raise _ApiFailure(api_error(response, operation), response)
+
+def _request(
+    method: Method,
+    url: str,
+    operation: str,
+    params: Mapping[str, QueryValue] | None,
+    json_body: Mapping[str, object] | None,
+) -> Request:
+    content = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
+    headers = {"Accept": "application/json"}
+    if content is not None:
+        headers["Content-Type"] = "application/json;charset=UTF-8"
+    return Request(
+        method, url, doing=operation, params=_query(params), content=content, headers=headers
+    )
 
 
-def _read_timeout(client: httpx.Client) -> float:
-    configured = client.timeout.read
-    return configured if configured is not None else 30.0
+def _replies(operation: str, expect: Sequence[int]) -> Replies:
+    def unanswered(exc: httpx.TransportError, sent: bool) -> NoAnswerError:
+        return NoAnswerError(
+            f"{type(exc).__name__}: {exc}", operation=operation, may_have_applied=sent
+        )
+
+    return Replies(
+        answered=lambda response: response.status_code in expect,
+        refused=lambda response: api_error(response, operation),
+        unanswered=unanswered,
+    )
 
 
 def _query(params: Mapping[str, QueryValue] | None) -> httpx.QueryParams | None:

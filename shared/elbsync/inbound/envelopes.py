@@ -89,19 +89,12 @@ def unwrap(event: object) -> list[Inbound | Rejected]:
     if not isinstance(event, Mapping):
         raise InputError(EXPECTED, field="(event)")
     if "record" in event:
-        records = event["record"]
-        if not isinstance(records, list) or not records:
-            raise InputError("must be a non-empty list of SMN records", field="record")
-        _not_too_many(records, "record")
         return [
             _guard(f"record[{i}]", partial(_smn, f"record[{i}]", item), _smn_id(item))
-            for i, item in enumerate(records)
+            for i, item in enumerate(_listed(event, "record", "SMN records"))
         ]
     if "events" in event:
-        events = event["events"]
-        if not isinstance(events, list) or not events:
-            raise InputError("must be a non-empty list of CloudEvents", field="events")
-        _not_too_many(events, "events")
+        events = _listed(event, "events", "CloudEvents")
         return [
             _guard(
                 f"events[{i}]",
@@ -116,9 +109,14 @@ def unwrap(event: object) -> list[Inbound | Rejected]:
     raise InputError(EXPECTED, field="(event)")
 
 
-def _not_too_many(items: list[object], at: str) -> None:
+def _listed(event: Mapping[str, object], name: str, what: str) -> list[object]:
+    """The envelope's list of events under ``name``: not empty, and not too long."""
+    items = event[name]
+    if not isinstance(items, list) or not items:
+        raise InputError(f"must be a non-empty list of {what}", field=name)
     if len(items) > MAX_ENVELOPE_EVENTS:
-        raise InputError(f"holds {len(items)} events; at most {MAX_ENVELOPE_EVENTS}", field=at)
+        raise InputError(f"holds {len(items)} events; at most {MAX_ENVELOPE_EVENTS}", field=name)
+    return items
 
 
 def _guard(at: str, read: Callable[[], Inbound], event_id: object) -> Inbound | Rejected:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from elbsync.deadline import Deadline
-from elbsync.http.session import shared_client
+from elbsync.http.session import new_client
 from elbsync.runtime.context import FunctionContext
 from elbsync.runtime.invocation import Invocation, StoreFactory
 from elbsync.settings import Settings
@@ -56,6 +56,7 @@ class Wiring:
     store: StoreFactory | None = None
     client: httpx.Client | None = None
     _from_env: Settings | None = field(default=None, repr=False)
+    _own_client: httpx.Client | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _warm: bool = field(default=False, repr=False)
 
@@ -69,7 +70,13 @@ class Wiring:
             return self._from_env
 
     def http_client(self, settings: Settings) -> httpx.Client:
-        return self.client or shared_client(timeout=settings.http_timeout)
+        """The injected client, else this process's own, made on first use and kept."""
+        if self.client is not None:
+            return self.client
+        with self._lock:
+            if self._own_client is None or self._own_client.is_closed:
+                self._own_client = new_client(timeout=settings.http_timeout)
+            return self._own_client
 
     def cold_start(self) -> bool:
         """True for the first invocation of this process only."""

@@ -1,16 +1,20 @@
 """What the S3 and OBS backends share: one bucket spoken to in the S3 REST dialect over httpx.
 
-The base class owns the behaviour (deadlines, retries, typed errors, resolving lost replies);
+:class:`BucketStore` fills in the hooks of :class:`~elbsync.state.store.ObjectStore` (which
+owns the behaviour: key checks, deadlines, retries, write logging, settling lost replies) with
+one request each, sent through the deadline-bound send (:func:`elbsync.http.send.send_once`).
 :class:`~elbsync.state.s3.S3Store` and :class:`~elbsync.state.obs.ObsStore` fill in the few
 places where the two services differ: addressing, listing and create-if-absent.
 
-Retries (full jitter, never past the deadline, :mod:`elbsync.http.retry`):
-- reads are retried on connection errors, timeouts, 5xx and throttling;
-- writes are re-sent only when the request cannot have taken effect: the connection was never
-  made, or the store answered 503/429 (S3 and OBS reject such requests before doing anything);
-- any other failure of a write (a timeout after sending, a reset, 500/502/504) may or may not
-  have applied it: the object is read back, and the write is treated as done if our bytes are
-  there. Otherwise the write is not blindly repeated; see each operation.
+Here a failure becomes a typed :class:`~elbsync.state.errors.StoreError` that says what the base
+needs to decide:
+- connection errors, timeouts, 5xx and 429 are :class:`~elbsync.state.errors.StoreUnavailableError`
+  (transient: a read is retried);
+- a write may have taken effect (``may_have_applied``) unless the connection was never made or
+  the store answered 503/429 (S3 and OBS reject such requests before doing anything): a write
+  that cannot have taken effect is sent again, any other is settled by reading back;
+- 401/403 are :class:`~elbsync.state.errors.StoreAccessDeniedError`, other refusals a plain
+  :class:`~elbsync.state.errors.StoreError`; neither is retried.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import hashlib
 import random
 import time
 import xml.etree.ElementTree as ElementTree
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,35 +32,32 @@ from typing import Literal
 from urllib.parse import quote
 
 import httpx
-import structlog
 
 from elbsync.deadline import Deadline
-from elbsync.http.retry import RetryPolicy, Sleep, call_with_retry
+from elbsync.http.retry import RetryPolicy, Sleep
+from elbsync.http.send import Replies, Request, send_once
 from elbsync.state.errors import (
     KeyExistsError,
     StoreAccessDeniedError,
     StoreError,
     StoreUnavailableError,
-    WriteOutcomeUnknownError,
 )
 from elbsync.state.store import (
-    MAX_PAGE_SIZE,
     ListedObject,
     ListPage,
     ObjectStore,
     StoredObject,
     check_key,
     check_prefix,
+    content_etag,
 )
+
+__all__ = ["BucketStore", "ErrorReply", "Method", "child_text"]
 
 Method = Literal["GET", "HEAD", "PUT", "POST", "DELETE"]
 Addressing = Literal["path", "virtual"]
 
-_log = structlog.get_logger("elbsync.state")
-
 CONTENT_TYPE = "application/json"
-# Connection never made: the request did not reach the store, so sending it again is safe.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Answers that S3 and OBS give before acting on a request.
 _REJECTED_UNTOUCHED = frozenset({429, 503})
 _SERVER_ERRORS = frozenset({500, 502, 503, 504})
@@ -70,22 +71,6 @@ class ErrorReply:
     code: str | None
     message: str | None
     request_id: str | None
-
-
-class _Retryable(Exception):
-    """Internal: an attempt failed in a way worth another attempt."""
-
-    def __init__(self, error: StoreError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class _Ambiguous(Exception):
-    """Internal: a write failed after it may have reached the store."""
-
-    def __init__(self, error: StoreError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def content_md5(data: bytes) -> str:
@@ -140,7 +125,7 @@ def listed_objects(root: ElementTree.Element, strip: str) -> tuple[ListedObject,
     return tuple(found)
 
 
-class BucketStore(ObjectStore):
+class BucketStore(ObjectStore, ABC):
     """One bucket (and a key prefix inside it) of an S3-dialect object store."""
 
     #: Header carrying the remote request id (``x-amz-request-id`` / ``x-obs-request-id``).
@@ -161,16 +146,13 @@ class BucketStore(ObjectStore):
         sleep: Sleep = time.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        super().__init__(deadline=deadline)
+        super().__init__(deadline=deadline, policy=policy, sleep=sleep, rng=rng)
         self.client = client
         self.endpoint = httpx.URL(endpoint.rstrip("/"))
         self.bucket = bucket
         self.prefix = check_prefix(f"{prefix.strip('/')}/" if prefix.strip("/") else "")
         self.auth = auth
         self.addressing: Addressing = addressing
-        self.policy = policy or RetryPolicy()
-        self._sleep = sleep
-        self._rng = rng
         self.url = f"{self.scheme}://{bucket}/{self.prefix}"
 
     def __repr__(self) -> str:
@@ -192,15 +174,15 @@ class BucketStore(ObjectStore):
     def bucket_url(self) -> str:
         return self._base_url()
 
-    # -- hooks the backends fill in -----------------------------------------------------------
+    # -- what S3 and OBS do differently ---------------------------------------------------------
 
     @abstractmethod
-    def _list_query(self, prefix: str, marker: str | None, limit: int) -> str:
-        """The raw query string of one ListObjects request (``prefix`` includes ours)."""
+    def _list_params(self, prefix: str, marker: str | None, limit: int) -> list[tuple[str, str]]:
+        """The query of one ListObjects request, in order (``prefix`` includes ours)."""
 
     @abstractmethod
     def _next_marker(self, root: ElementTree.Element, page: tuple[ListedObject, ...]) -> str | None:
-        """Where the next page starts, or ``None`` on the last page."""
+        """Where the next page of a truncated listing starts."""
 
     @abstractmethod
     def _create_request(self, key: str, data: bytes) -> tuple[Method, str, dict[str, str]]:
@@ -245,252 +227,133 @@ class BucketStore(ObjectStore):
             status=reply.status,
             error_code=reply.code,
             request_id=reply.request_id,
+            may_have_applied=reply.status in _SERVER_ERRORS - _REJECTED_UNTOUCHED,
         )
 
-    def _send(
+    def _exchange(
         self,
         method: Method,
         url: str,
         *,
         operation: str,
-        key: str | None,
+        key: str,
         deadline: Deadline,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         ok: tuple[int, ...] = (200,),
         accept: Callable[[httpx.Response], bool] = lambda response: False,
     ) -> httpx.Response:
-        """One attempt. Raise ``_Retryable``/``_Ambiguous``/``StoreError`` on failure.
+        """One attempt through the deadline-bound send; a failure is a typed ``StoreError``.
 
         ``accept`` lets a caller take a non-``ok`` status as an answer (a 404 on GET, a 412 on
         create) instead of an error.
         """
-        deadline.check(f"{operation} {key or ''}".strip())
-        write = method in ("PUT", "POST", "DELETE")
-        remaining = deadline.remaining()
-        configured = self.client.timeout.read
-        read = min(remaining, configured if configured is not None else 30.0)
-        timeout = httpx.Timeout(read, connect=min(remaining, 5.0))
         request_headers = dict(headers or {})
         if content is not None:
             request_headers.setdefault("Content-Type", CONTENT_TYPE)
             request_headers["Content-MD5"] = content_md5(content)
-        try:
-            request = self.client.build_request(
-                method, url, content=content, headers=request_headers, timeout=timeout
-            )
-            response = self.client.send(request, auth=self.auth)
-        except httpx.TransportError as exc:
-            unreachable = StoreUnavailableError(
-                f"{type(exc).__name__}: {exc}", operation=operation, key=key
-            )
-            if not write or isinstance(exc, _NOT_SENT):
-                raise _Retryable(unreachable) from exc
-            raise _Ambiguous(unreachable) from exc
-        if response.status_code in ok or accept(response):
-            return response
-        error = self._store_error(response, operation, key)
-        status = response.status_code
-        if status in _REJECTED_UNTOUCHED or (not write and status in _SERVER_ERRORS):
-            raise _Retryable(error)
-        if write and status in _SERVER_ERRORS:
-            raise _Ambiguous(error)
-        raise error
 
-    def _with_retries(
-        self,
-        attempt: Callable[[], httpx.Response],
-        *,
-        operation: str,
-        key: str | None,
-        deadline: Deadline,
-    ) -> httpx.Response:
-        def on_retry(exc: Exception, number: int, wait: float) -> None:
-            _log.warning(
-                "state_call_retrying",
+        def unanswered(exc: httpx.TransportError, sent: bool) -> StoreError:
+            return StoreUnavailableError(
+                f"{type(exc).__name__}: {exc}",
                 operation=operation,
                 key=key,
-                retry=number,
-                wait_s=wait,
+                may_have_applied=sent,
             )
 
-        try:
-            return call_with_retry(
-                attempt,
-                should_retry=lambda exc: isinstance(exc, _Retryable),
-                deadline=deadline,
-                policy=self.policy,
-                sleep=self._sleep,
-                rng=self._rng,
-                on_retry=on_retry,
-            )
-        except _Retryable as exhausted:
-            raise exhausted.error from exhausted
+        return send_once(
+            self.client,
+            Request(
+                method,
+                url,
+                doing=f"{operation} {key}".strip(),
+                content=content,
+                headers=request_headers,
+            ),
+            auth=self.auth,
+            deadline=deadline,
+            replies=Replies(
+                answered=lambda response: response.status_code in ok or accept(response),
+                refused=lambda response: self._store_error(response, operation, key),
+                unanswered=unanswered,
+            ),
+        )
 
     def _no_such_key(self, response: httpx.Response) -> bool:
         """A 404 about the key (an answer), not about the bucket (a misconfiguration)."""
         return response.status_code == 404 and self._error_reply(response).code != "NoSuchBucket"
 
-    # -- operations ---------------------------------------------------------------------------
+    def _taken(self, response: httpx.Response) -> bool:
+        return self._means_exists(response, self._error_reply(response))
 
-    def get(self, key: str, *, deadline: Deadline | None = None) -> StoredObject | None:
-        bound = self._deadline(deadline)
-        url = self.object_url(key)
+    # -- the store's hooks ----------------------------------------------------------------------
 
-        def attempt() -> httpx.Response:
-            return self._send(
-                "GET",
-                url,
-                operation="get",
-                key=key,
-                deadline=bound,
-                accept=self._no_such_key,
-            )
-
-        response = self._with_retries(attempt, operation="get", key=key, deadline=bound)
+    def _read(self, key: str, deadline: Deadline) -> StoredObject | None:
+        response = self._exchange(
+            "GET",
+            self.object_url(key),
+            operation="get",
+            key=key,
+            deadline=deadline,
+            accept=self._no_such_key,
+        )
         if response.status_code == 404:
             return None
-        etag = response.headers.get("ETag", "").strip('"')
-        return StoredObject(key=key, data=response.content, etag=etag or _md5_hex(response.content))
+        return StoredObject(key=key, data=response.content, etag=_etag(response, response.content))
 
-    def put(self, key: str, data: bytes, *, deadline: Deadline | None = None) -> str:
-        bound = self._deadline(deadline)
-        url = self.object_url(key)
-        _log.info("state_write_started", operation="put", key=key)
-
-        def attempt() -> httpx.Response:
-            return self._send("PUT", url, operation="put", key=key, deadline=bound, content=data)
-
-        try:
-            response = self._with_retries(attempt, operation="put", key=key, deadline=bound)
-        except _Ambiguous as lost:
-            current = self._read_back(key, lost, bound)
-            if current is not None and current.data == data:
-                _log.info("state_write_confirmed", operation="put", key=key)
-                return current.etag
-            raise WriteOutcomeUnknownError(
-                "the reply was lost and the object does not hold our bytes",
-                operation="put",
-                key=key,
-                current=current,
-            ) from lost
-        _log.info("state_write_finished", operation="put", key=key)
-        return _etag(response, data)
-
-    def create(self, key: str, data: bytes, *, deadline: Deadline | None = None) -> str:
-        bound = self._deadline(deadline)
-        method, url, headers = self._create_request(key, data)
-        _log.info("state_write_started", operation="create", key=key)
-
-        def exists(response: httpx.Response) -> bool:
-            return self._means_exists(response, self._error_reply(response))
-
-        def attempt() -> httpx.Response:
-            try:
-                response = self._send(
-                    method,
-                    url,
-                    operation="create",
-                    key=key,
-                    deadline=bound,
-                    content=data,
-                    headers=headers,
-                    ok=(200, 201),
-                    accept=exists,
-                )
-            except _Ambiguous as lost:
-                # Reading back settles it: our bytes mean we made it; other bytes mean the key
-                # was taken; nothing means the create did not happen, and re-sending a
-                # conditional create can never overwrite anything.
-                current = self._read_back(key, lost, bound)
-                if current is None:
-                    raise _Retryable(lost.error) from lost
-                if current.data != data:
-                    raise KeyExistsError(key) from lost
-                return httpx.Response(200, headers={"ETag": current.etag})
-            if response.status_code not in (200, 201):
-                raise KeyExistsError(key)
-            return response
-
-        response = self._with_retries(attempt, operation="create", key=key, deadline=bound)
-        _log.info("state_write_finished", operation="create", key=key)
-        return _etag(response, data)
-
-    def delete(
-        self, key: str, *, deadline: Deadline | None = None, expected_etag: str | None = None
-    ) -> None:
-        bound = self._deadline(deadline)
-        url = self.object_url(key)
-        _log.info("state_write_started", operation="delete", key=key)
-
-        def attempt() -> httpx.Response:
-            try:
-                return self._send(
-                    "DELETE",
-                    url,
-                    operation="delete",
-                    key=key,
-                    deadline=bound,
-                    ok=(200, 204),
-                    accept=self._no_such_key,
-                )
-            except _Ambiguous as lost:
-                current = self._read_back(key, lost, bound)
-                if current is None:
-                    return httpx.Response(204)
-                if expected_etag is None or current.etag == expected_etag:
-                    raise _Retryable(lost.error) from lost
-                raise WriteOutcomeUnknownError(
-                    "the reply was lost and the key now holds another version",
-                    operation="delete",
-                    key=key,
-                    current=current,
-                ) from lost
-
-        self._with_retries(attempt, operation="delete", key=key, deadline=bound)
-        _log.info("state_write_finished", operation="delete", key=key)
-
-    def _read_back(self, key: str, lost: _Ambiguous, deadline: Deadline) -> StoredObject | None:
-        _log.warning(
-            "state_write_reply_lost",
-            key=key,
-            reason=lost.error.message,
-            status=lost.error.status,
+    def _write(self, key: str, data: bytes, deadline: Deadline) -> str:
+        response = self._exchange(
+            "PUT", self.object_url(key), operation="put", key=key, deadline=deadline, content=data
         )
-        return self.get(key, deadline=deadline)
+        return _etag(response, data)
 
-    def list_page(
-        self,
-        prefix: str,
-        *,
-        marker: str | None = None,
-        limit: int = MAX_PAGE_SIZE,
-        deadline: Deadline | None = None,
+    def _create_if_absent(self, key: str, data: bytes, deadline: Deadline) -> str:
+        method, url, headers = self._create_request(key, data)
+        response = self._exchange(
+            method,
+            url,
+            operation="create",
+            key=key,
+            deadline=deadline,
+            content=data,
+            headers=headers,
+            ok=(200, 201),
+            accept=self._taken,
+        )
+        if response.status_code not in (200, 201):
+            raise KeyExistsError(key)
+        return _etag(response, data)
+
+    def _remove(self, key: str, deadline: Deadline) -> None:
+        self._exchange(
+            "DELETE",
+            self.object_url(key),
+            operation="delete",
+            key=key,
+            deadline=deadline,
+            ok=(200, 204),
+            accept=self._no_such_key,
+        )
+
+    def _list_page(
+        self, prefix: str, marker: str | None, limit: int, deadline: Deadline
     ) -> ListPage:
-        bound = self._deadline(deadline)
-        check_prefix(prefix)
-        limit = max(1, min(limit, MAX_PAGE_SIZE))
-        url = f"{self.bucket_url()}?{self._list_query(self.prefix + prefix, marker, limit)}"
-
-        def attempt() -> httpx.Response:
-            return self._send("GET", url, operation="list", key=prefix, deadline=bound)
-
-        response = self._with_retries(attempt, operation="list", key=prefix, deadline=bound)
+        query = "&".join(
+            f"{name}={quote(value, safe='~')}"
+            for name, value in self._list_params(self.prefix + prefix, marker, limit)
+        )
+        response = self._exchange(
+            "GET", f"{self.bucket_url()}?{query}", operation="list", key=prefix, deadline=deadline
+        )
         try:
             root = parse_xml(response.content)
         except ElementTree.ParseError as exc:
             raise StoreError("ListObjects reply is not XML", operation="list", key=prefix) from exc
         objects = listed_objects(root, self.prefix)
+        if (child_text(root, "IsTruncated") or "").strip().lower() != "true":
+            return ListPage(objects, next_marker=None)
         return ListPage(objects, next_marker=self._next_marker(root, objects))
 
 
-def _md5_hex(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
 def _etag(response: httpx.Response, data: bytes) -> str:
-    return response.headers.get("ETag", "").strip('"') or _md5_hex(data)
-
-
-def is_truncated(root: ElementTree.Element) -> bool:
-    return (child_text(root, "IsTruncated") or "").strip().lower() == "true"
+    return response.headers.get("ETag", "").strip('"') or content_etag(data)

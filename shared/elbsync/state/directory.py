@@ -1,5 +1,10 @@
 """The ``file://`` backend: one file per key under a root directory.
 
+It fills in the hooks of :class:`~elbsync.state.store.ObjectStore`, which checks keys, binds
+deadlines and logs writes as for every backend. A failure here is an ``OSError`` turned into a
+:class:`~elbsync.state.errors.StoreError`: never transient, and never a write whose outcome is
+unknown, so nothing is retried or read back.
+
 Safe with several processes writing at once:
 - a write goes to a temporary file in ``<root>/.tmp``, is flushed and fsynced, then renamed over
   the key (``os.replace``, atomic on POSIX), and the directory entry is fsynced;
@@ -13,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,22 +27,19 @@ from pathlib import Path
 from elbsync.deadline import Deadline
 from elbsync.state.errors import KeyExistsError, StoreError
 from elbsync.state.store import (
-    MAX_PAGE_SIZE,
     ListedObject,
     ListPage,
     ObjectStore,
     StoredObject,
     check_key,
-    check_prefix,
+    content_etag,
 )
+
+__all__ = ["DirectoryStore"]
 
 _TMP_DIR = ".tmp"
 # A writer whose parent directory vanished (a concurrent delete pruned it) tries again.
 _PRUNE_RACE_ATTEMPTS = 5
-
-
-def content_etag(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 class DirectoryStore(ObjectStore):
@@ -103,28 +104,24 @@ class DirectoryStore(ObjectStore):
                 tmp.unlink()
         return content_etag(data)
 
-    # -- operations --------------------------------------------------------------------------
+    # -- the store's hooks -----------------------------------------------------------------------
 
-    def get(self, key: str, *, deadline: Deadline | None = None) -> StoredObject | None:
-        self._deadline(deadline).check(f"read {key}")
-        path = self._path(key)
+    def _read(self, key: str, deadline: Deadline) -> StoredObject | None:
         try:
-            data = path.read_bytes()
+            data = self._path(key).read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None  # a folder is no object, as in a bucket
         except OSError as exc:
             raise self._failure("get", key, exc) from exc
         return StoredObject(key=key, data=data, etag=content_etag(data))
 
-    def put(self, key: str, data: bytes, *, deadline: Deadline | None = None) -> str:
-        self._deadline(deadline).check(f"write {key}")
+    def _write(self, key: str, data: bytes, deadline: Deadline) -> str:
         try:
             return self._install(key, data, os.replace)
         except OSError as exc:
             raise self._failure("put", key, exc) from exc
 
-    def create(self, key: str, data: bytes, *, deadline: Deadline | None = None) -> str:
-        self._deadline(deadline).check(f"create {key}")
+    def _create_if_absent(self, key: str, data: bytes, deadline: Deadline) -> str:
         try:
             return self._install(key, data, os.link)
         except FileExistsError as exc:
@@ -132,10 +129,7 @@ class DirectoryStore(ObjectStore):
         except OSError as exc:
             raise self._failure("create", key, exc) from exc
 
-    def delete(
-        self, key: str, *, deadline: Deadline | None = None, expected_etag: str | None = None
-    ) -> None:
-        self._deadline(deadline).check(f"delete {key}")
+    def _remove(self, key: str, deadline: Deadline) -> None:
         path = self._path(key)
         try:
             path.unlink()
@@ -156,17 +150,9 @@ class DirectoryStore(ObjectStore):
                 raise self._failure("delete", None, exc) from exc
             directory = directory.parent
 
-    def list_page(
-        self,
-        prefix: str,
-        *,
-        marker: str | None = None,
-        limit: int = MAX_PAGE_SIZE,
-        deadline: Deadline | None = None,
+    def _list_page(
+        self, prefix: str, marker: str | None, limit: int, deadline: Deadline
     ) -> ListPage:
-        self._deadline(deadline).check(f"list {prefix}")
-        check_prefix(prefix)
-        limit = max(1, min(limit, MAX_PAGE_SIZE))
         # Only the directory the prefix points into is walked: listing pending work never
         # touches finished records kept in another directory.
         base, _, _ = prefix.rpartition("/")

@@ -11,6 +11,20 @@ from typing import ClassVar
 
 from elbsync.errors import ElbsyncError, RemoteError
 
+__all__ = [
+    "CorruptRecordError",
+    "EventInProgressError",
+    "IdempotencyKeyReusedError",
+    "InvalidKeyError",
+    "KeyExistsError",
+    "StateError",
+    "StoreAccessDeniedError",
+    "StoreError",
+    "StoreUnavailableError",
+    "TransitionRefusedError",
+    "WriteOutcomeUnknownError",
+]
+
 
 class StateError(ElbsyncError):
     """Root of every error raised by :mod:`elbsync.state`."""
@@ -19,7 +33,13 @@ class StateError(ElbsyncError):
 
 
 class StoreError(StateError, RemoteError):
-    """The object store failed an operation (after any retries)."""
+    """The object store failed an operation (after any retries).
+
+    ``may_have_applied`` is True when a write failed after it may have reached the store (a
+    reply lost to a timeout or a reset, a 500/502/504): the store then reads the key back
+    instead of sending the write again. False for a refusal, and for a request that cannot have
+    taken effect (the connection was never made, or the store answered 503/429).
+    """
 
     code: ClassVar[str] = "state_store_error"
 
@@ -32,6 +52,7 @@ class StoreError(StateError, RemoteError):
         status: int | None = None,
         error_code: str | None = None,
         request_id: str | None = None,
+        may_have_applied: bool = False,
     ) -> None:
         super().__init__(f"{operation}: {message}")
         self.operation = operation
@@ -39,6 +60,7 @@ class StoreError(StateError, RemoteError):
         self.status = status
         self.error_code = error_code
         self.request_id = request_id
+        self.may_have_applied = may_have_applied
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -13,7 +13,7 @@ Backends are imported only when chosen, so a function that uses one does not loa
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
 
 import httpx
@@ -23,6 +23,11 @@ from elbsync.errors import ConfigError
 from elbsync.http.retry import RetryPolicy
 from elbsync.settings import Settings
 from elbsync.state.store import ObjectStore
+
+if TYPE_CHECKING:
+    from elbsync.state.bucket import BucketStore
+
+__all__ = ["open_store"]
 
 STATE_URL_VARIABLE = "ELBSYNC_STATE_URL"
 ENDPOINT_VARIABLE = "ELBSYNC_OBS_ENDPOINT"
@@ -81,51 +86,44 @@ def open_store(
     if not access_key or not secret_key:
         raise ConfigError("HUAWEICLOUD_SDK_AK", f"{scheme}:// needs an access key and secret key")
 
+    store_class: type[BucketStore]
+    auth: httpx.Auth
     if scheme == "s3":
         if not endpoint:
             raise ConfigError(ENDPOINT_VARIABLE, "is required for s3:// state URLs")
         from elbsync.http.auth.s3v4 import S3SigV4Auth
         from elbsync.state.s3 import S3Store
 
-        s3_auth = S3SigV4Auth(
+        store_class, chosen = S3Store, addressing or "path"
+        auth = S3SigV4Auth(
             access_key,
             secret_key,
             region=region or DEFAULT_S3_REGION,
             security_token=security_token,
         )
-        return S3Store(
-            client=client,
-            endpoint=endpoint,
-            bucket=bucket,
-            prefix=prefix,
-            auth=s3_auth,
-            deadline=deadline,
-            addressing=addressing or "path",
-            policy=policy,
+    else:
+        if not endpoint:
+            if not region:
+                raise ConfigError(
+                    ENDPOINT_VARIABLE, "is required for obs:// unless ELBSYNC_REGION is set"
+                )
+            endpoint = f"https://obs.{region}.myhuaweicloud.com"
+        from elbsync.http.auth.obs import ObsAuth
+        from elbsync.state.obs import ObsStore
+
+        store_class, chosen = ObsStore, addressing or "virtual"
+        auth = ObsAuth(
+            access_key,
+            secret_key,
+            security_token=security_token,
+            bucket=bucket if chosen == "virtual" else None,
         )
-
-    if not endpoint:
-        if not region:
-            raise ConfigError(
-                ENDPOINT_VARIABLE, "is required for obs:// unless ELBSYNC_REGION is set"
-            )
-        endpoint = f"https://obs.{region}.myhuaweicloud.com"
-    from elbsync.http.auth.obs import ObsAuth
-    from elbsync.state.obs import ObsStore
-
-    chosen = addressing or "virtual"
-    obs_auth = ObsAuth(
-        access_key,
-        secret_key,
-        security_token=security_token,
-        bucket=bucket if chosen == "virtual" else None,
-    )
-    return ObsStore(
+    return store_class(
         client=client,
         endpoint=endpoint,
         bucket=bucket,
         prefix=prefix,
-        auth=obs_auth,
+        auth=auth,
         deadline=deadline,
         addressing=chosen,
         policy=policy,

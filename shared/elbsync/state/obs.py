@@ -13,27 +13,24 @@ replication or WORM and in parallel file systems, so the state bucket must be a 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
-from urllib.parse import quote
 
 import httpx
 
-from elbsync.state.bucket import BucketStore, ErrorReply, Method, child_text, is_truncated
+from elbsync.state.bucket import BucketStore, ErrorReply, Method, child_text
 from elbsync.state.store import ListedObject
+
+__all__ = ["ObsStore"]
 
 
 class ObsStore(BucketStore):
     request_id_header = "x-obs-request-id"
     scheme = "obs"
 
-    def _list_query(self, prefix: str, marker: str | None, limit: int) -> str:
+    def _list_params(self, prefix: str, marker: str | None, limit: int) -> list[tuple[str, str]]:
         params = [("max-keys", str(limit)), ("prefix", prefix)]
-        if marker is not None:
-            params.insert(0, ("marker", marker))
-        return "&".join(f"{name}={quote(value, safe='~')}" for name, value in params)
+        return params if marker is None else [("marker", marker), *params]
 
     def _next_marker(self, root: ElementTree.Element, page: tuple[ListedObject, ...]) -> str | None:
-        if not is_truncated(root):
-            return None
         # NextMarker is the documented answer; the last key returned is what it equals.
         return child_text(root, "NextMarker") or (self.prefix + page[-1].key if page else None)
 

@@ -9,27 +9,24 @@ S3-compatible server understands.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
-from urllib.parse import quote
 
 import httpx
 
-from elbsync.state.bucket import BucketStore, ErrorReply, Method, child_text, is_truncated
+from elbsync.state.bucket import BucketStore, ErrorReply, Method, child_text
 from elbsync.state.store import ListedObject
+
+__all__ = ["S3Store"]
 
 
 class S3Store(BucketStore):
     request_id_header = "x-amz-request-id"
     scheme = "s3"
 
-    def _list_query(self, prefix: str, marker: str | None, limit: int) -> str:
+    def _list_params(self, prefix: str, marker: str | None, limit: int) -> list[tuple[str, str]]:
         params = [("list-type", "2"), ("max-keys", str(limit)), ("prefix", prefix)]
-        if marker is not None:
-            params.insert(0, ("continuation-token", marker))
-        return "&".join(f"{name}={quote(value, safe='~')}" for name, value in params)
+        return params if marker is None else [("continuation-token", marker), *params]
 
     def _next_marker(self, root: ElementTree.Element, page: tuple[ListedObject, ...]) -> str | None:
-        if not is_truncated(root):
-            return None
         return child_text(root, "NextContinuationToken") or None
 
     def _create_request(self, key: str, data: bytes) -> tuple[Method, str, dict[str, str]]:

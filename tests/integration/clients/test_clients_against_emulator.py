@@ -24,9 +24,12 @@ from elbsync.errors import (
 )
 from elbsync.http.auth.sdk_hmac import AkSkAuth, TokenAuth
 from elbsync.http.retry import RetryPolicy
-from elbsync.http.session import ApiSession
+from elbsync.http.session import ApiSession, new_client
 
 from tests.fixtures.emulator import EmulatorHandle
+
+#: One client for the module, as a function instance keeps one.
+CLIENT = new_client()
 
 
 def session(
@@ -36,6 +39,7 @@ def session(
         auth=auth
         or AkSkAuth(emulator.access_key, emulator.secret_key, project_id=emulator.project_id),
         deadline=Deadline.after(seconds),
+        client=CLIENT,
         policy=RetryPolicy(max_attempts=10, base_delay=0.1, max_delay=1.0),
     )
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from elbsync.clients.elb import ElbClient, NewMember
 from elbsync.deadline import Deadline
 from elbsync.http.auth.sdk_hmac import AkSkAuth
-from elbsync.http.session import ApiSession
+from elbsync.http.session import ApiSession, new_client
 from elbsync.state.records import CheckJob
 
 from tests.integration.functions.conftest import Functions
@@ -22,6 +22,7 @@ def test_2000_pending_jobs_stop_within_the_deadline_and_stay_valid(functions: Fu
     session = ApiSession(
         auth=AkSkAuth(emulator.access_key, emulator.secret_key, project_id=emulator.project_id),
         deadline=Deadline.after(120),
+        client=new_client(),
     )
     elb = ElbClient(session, endpoint=emulator.base_url, project_id=emulator.project_id)
     pool_id = emulator.pool_id("pool-web")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from elbsync.deadline import Deadline
 from elbsync.errors import DeadlineExceededError
 from elbsync.state import InvalidKeyError, KeyExistsError, ObjectStore
+from structlog.typing import EventDict
 
 
 def md5_hex(data: bytes) -> str:
@@ -184,3 +186,64 @@ def test_no_call_starts_once_the_deadline_has_passed(store: ObjectStore) -> None
         store.get("late.json", deadline=spent)
 
     assert store.get("late.json") is None
+
+
+def test_every_backend_logs_its_writes_with_the_same_lines(
+    store: ObjectStore, log_lines: list[EventDict]
+) -> None:
+    store.put("logged/k.json", b"1")
+    store.create("logged/c.json", b"1")
+    store.delete("logged/k.json")
+    store.get("logged/c.json")
+
+    assert [(line["event"], line["operation"], line["key"]) for line in log_lines] == [
+        ("state_write_started", "put", "logged/k.json"),
+        ("state_write_finished", "put", "logged/k.json"),
+        ("state_write_started", "create", "logged/c.json"),
+        ("state_write_finished", "create", "logged/c.json"),
+        ("state_write_started", "delete", "logged/k.json"),
+        ("state_write_finished", "delete", "logged/k.json"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.get("../escape.json"),
+        lambda s: s.create("a//b.json", b"x"),
+        lambda s: s.delete(".hidden"),
+        lambda s: s.list_page("a b/"),
+        lambda s: list(s.list("/abs/")),
+    ],
+    ids=["get", "create", "delete", "list_page", "list"],
+)
+def test_every_operation_refuses_keys_and_prefixes_outside_the_safe_alphabet(
+    store: ObjectStore, call: Callable[[ObjectStore], object]
+) -> None:
+    with pytest.raises(InvalidKeyError):
+        call(store)
+
+
+def test_a_page_holds_at_least_one_object_whatever_limit_is_asked(store: ObjectStore) -> None:
+    for n in range(3):
+        store.put(f"paged/k{n}.json", b"1")
+
+    page = store.list_page("paged/", limit=0)
+
+    assert [listed.key for listed in page.objects] == ["paged/k0.json"]
+    assert page.next_marker is not None
+    assert len(store.list_page("paged/", limit=50_000).objects) == 3
+
+
+def test_no_write_or_listing_starts_once_the_deadline_has_passed(store: ObjectStore) -> None:
+    store.put("kept.json", b"x")
+    spent = Deadline.after(0)
+
+    with pytest.raises(DeadlineExceededError):
+        store.create("late.json", b"x", deadline=spent)
+    with pytest.raises(DeadlineExceededError):
+        store.delete("kept.json", deadline=spent)
+    with pytest.raises(DeadlineExceededError):
+        store.list_page("", deadline=spent)
+
+    assert [listed.key for listed in store.list("")] == ["kept.json"]

@@ -149,3 +149,105 @@ def test_older_error_bodies_are_typed_too(elb: ElbClient, cloud: FakeCloud) -> N
         elb.list_members("pool-1")
 
     assert (info.value.error_code, info.value.request_id) == ("ELB.8904", "h1")
+
+
+def test_a_busy_write_is_handed_back_at_once_when_the_caller_paces_itself(
+    elb: ElbClient, cloud: FakeCloud, clock: FakeClock
+) -> None:
+    cloud.fail_next(BUSY)
+
+    with pytest.raises(BusyError):
+        elb.batch_add("pool-1", MEMBER, retry_busy=False)
+
+    assert cloud.calls["elb.batch_add"] == 1
+    assert clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("error", "may_have_applied"),
+    [
+        (httpx.ConnectError("refused"), False),
+        (httpx.ConnectTimeout("no handshake"), False),
+        (httpx.ReadTimeout("no reply"), True),
+        (httpx.RemoteProtocolError("reset"), True),
+    ],
+    ids=["refused", "connect-timeout", "read-timeout", "reset"],
+)
+def test_no_answer_says_whether_the_request_may_have_reached_the_service(
+    elb: ElbClient, cloud: FakeCloud, error: Exception, may_have_applied: bool
+) -> None:
+    cloud.fail_next(*[error] * 6)
+
+    with pytest.raises(NoAnswerError) as info:
+        elb.batch_add("pool-1", MEMBER)
+
+    assert info.value.may_have_applied is may_have_applied
+    assert info.value.code == "transport_error"
+    assert cloud.calls["elb.batch_add"] == 6  # API writes are retried either way
+
+
+def test_a_write_whose_reply_timed_out_is_retried_like_any_transport_error(
+    elb: ElbClient, cloud: FakeCloud, clock: FakeClock
+) -> None:
+    cloud.fail_next(httpx.ReadTimeout("no reply"))
+
+    elb.batch_add("pool-1", MEMBER)
+
+    assert cloud.calls["elb.batch_add"] == 2
+    assert clock.sleeps == [0.5]
+
+
+def test_an_api_error_carries_the_wait_the_server_advised(elb: ElbClient, cloud: FakeCloud) -> None:
+    cloud.fail_next(
+        Failure(400, {"error_code": "ELB.8902"}, headers={"Retry-After": "7"}),
+        Failure(400, {"error_code": "ELB.8902"}, headers={"Retry-After": "soon"}),
+    )
+
+    with pytest.raises(BadRequestError) as advised:
+        elb.list_members("pool-1")
+    with pytest.raises(BadRequestError) as unreadable:
+        elb.list_members("pool-1")
+
+    assert advised.value.retry_after == 7.0
+    assert unreadable.value.retry_after is None
+
+
+def test_an_advised_wait_longer_than_the_policy_cap_is_cut_to_the_cap(
+    elb: ElbClient, cloud: FakeCloud, clock: FakeClock
+) -> None:
+    cloud.fail_next(Failure(503, {"error_code": "ELB.0503"}, headers={"Retry-After": "60"}))
+
+    elb.list_members("pool-1")
+
+    assert clock.sleeps == [4.0]  # the policy's max_delay
+
+
+def test_each_attempt_is_timed_out_by_what_the_deadline_has_left(
+    cloud: FakeCloud, clock: FakeClock
+) -> None:
+    from elbsync.deadline import Deadline
+    from elbsync.http.auth.sdk_hmac import TokenAuth
+    from elbsync.http.retry import RetryPolicy
+    from elbsync.http.session import ApiSession
+
+    timeouts: list[dict[str, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"])
+        return cloud.handle(request)
+
+    session = ApiSession(
+        auth=TokenAuth("token"),
+        deadline=Deadline.after(8.0, clock=clock),
+        client=httpx.Client(transport=httpx.MockTransport(handler), timeout=20.0),
+        policy=RetryPolicy(max_attempts=3, base_delay=3.0, max_delay=3.0),
+        sleep=clock.sleep,
+        rng=lambda: 1.0,
+    )
+    client = ElbClient(session, endpoint="https://elb.example", project_id="p1")
+    cloud.fail_next(UNAVAILABLE)
+
+    client.list_members("pool-1")
+
+    assert [t["read"] for t in timeouts] == [8.0, 5.0]  # the client's own 20 s never applies
+    assert [t["connect"] for t in timeouts] == [5.0, 5.0]

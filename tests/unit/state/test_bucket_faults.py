@@ -6,6 +6,8 @@ and asserts on what the bucket received and now holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 from elbsync.deadline import Deadline
@@ -133,11 +135,12 @@ def test_no_retry_waits_past_the_deadline(bucket: FakeBucketServer) -> None:
         assert bucket.count("GET") == 2
 
 
-def test_waits_between_retries_use_full_jitter_from_the_policy() -> None:
-    bucket = FakeBucketServer(style="s3")
-    waits: list[float] = []
-    store = S3Store(
-        client=httpx.Client(transport=bucket.transport()),
+def recording_waits(
+    bucket: FakeBucketServer, waits: list[float], transport: httpx.BaseTransport | None = None
+) -> S3Store:
+    """An S3 store on ``bucket`` whose waits go to ``waits``, with jitter drawing 0.5."""
+    return S3Store(
+        client=httpx.Client(transport=transport or bucket.transport()),
         endpoint=bucket.endpoint,
         bucket=bucket.bucket,
         prefix="state",
@@ -148,6 +151,12 @@ def test_waits_between_retries_use_full_jitter_from_the_policy() -> None:
         sleep=waits.append,
         rng=lambda: 0.5,
     )
+
+
+def test_waits_between_retries_use_full_jitter_from_the_policy() -> None:
+    bucket = FakeBucketServer(style="s3")
+    waits: list[float] = []
+    store = recording_waits(bucket, waits)
     for _ in range(3):
         bucket.fail_next("GET", "status", status=503)
 
@@ -302,3 +311,60 @@ def test_a_missing_bucket_is_an_error_rather_than_an_empty_store(bucket: FakeBuc
 
     assert caught.value.status == 404
     assert caught.value.error_code == "NoSuchBucket"
+
+
+def test_each_request_is_timed_out_by_what_the_deadline_has_left(
+    bucket: FakeBucketServer,
+) -> None:
+    store = bucket.open(deadline=Deadline.after(2.0))  # the client's own timeout is 5 s
+
+    store.put("k.json", b"x")
+    store.get("k.json")
+
+    for request in bucket.requests:
+        timeout = request.extensions["timeout"]
+        assert 0 < timeout["read"] <= 2.0
+        assert 0 < timeout["connect"] <= 2.0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"action": "status", "status": 503, "code": "SlowDown"},
+        {"action": "raise", "error": httpx.ConnectError},
+    ],
+    ids=["503", "never-connected"],
+)
+def test_a_write_that_never_took_effect_says_so_when_the_attempts_run_out(
+    bucket: FakeBucketServer, fault: dict[str, object]
+) -> None:
+    store = bucket.open()
+    for _ in range(10):
+        bucket.fail_next("PUT", **fault)
+
+    with pytest.raises(StoreUnavailableError) as caught:
+        store.put("k.json", b"x")
+
+    assert caught.value.may_have_applied is False
+    assert bucket.count("PUT") == 4  # the test policy's attempt budget
+    assert bucket.count("GET") == 0  # nothing to read back
+
+
+def test_the_store_waits_its_own_backoff_whatever_retry_after_says() -> None:
+    bucket = FakeBucketServer(style="s3")
+    waits: list[float] = []
+    store = recording_waits(bucket, waits, httpx.MockTransport(_advising(bucket)))
+    bucket.fail_next("GET", "status", status=503, code="SlowDown")
+
+    assert store.get("missing.json") is None
+    assert waits == [0.05]
+
+
+def _advising(bucket: FakeBucketServer) -> Callable[[httpx.Request], httpx.Response]:
+    def handle(request: httpx.Request) -> httpx.Response:
+        response = bucket.handle(request)
+        if response.status_code == 503:
+            response.headers["Retry-After"] = "30"
+        return response
+
+    return handle

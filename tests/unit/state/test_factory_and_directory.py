@@ -15,10 +15,18 @@ from elbsync.errors import ConfigError
 from elbsync.http.auth.obs import ObsAuth
 from elbsync.http.auth.s3v4 import S3SigV4Auth
 from elbsync.settings import Settings
-from elbsync.state import CheckJob, StateRepository, WriteOutcomeUnknownError, layout, open_store
+from elbsync.state import (
+    CheckJob,
+    ObjectStore,
+    StateRepository,
+    WriteOutcomeUnknownError,
+    layout,
+    open_store,
+)
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.obs import ObsStore
 from elbsync.state.s3 import S3Store
+from structlog.typing import EventDict
 
 from tests.fixtures.objectstore import FakeBucketServer
 
@@ -193,7 +201,8 @@ def test_a_directory_shared_by_processes_keeps_one_winner_per_create(tmp_path: P
         subprocess.Popen([sys.executable, "-c", code, f"p{i}"], stdout=subprocess.PIPE, text=True)
         for i in range(3)
     ]
-    wins = [int(proc.communicate(timeout=60)[0]) for proc in procs]
+    # The count is the last line: each process also logs its writes (structlog's default: stdout).
+    wins = [int(proc.communicate(timeout=60)[0].splitlines()[-1]) for proc in procs]
 
     assert sum(wins) == 50
     assert len(os.listdir(tmp_path / "race")) == 50
@@ -243,3 +252,23 @@ def test_a_lost_reply_is_raised_when_reading_back_twice_still_shows_other_bytes(
 
     assert bucket.count("PUT") - puts_before == 2
     assert repo.store.get(layout.pending_key("check_job", "j")) is not None
+
+
+def test_the_directory_logs_its_writes_with_the_lines_a_bucket_logs(
+    tmp_path: Path, log_lines: list[EventDict]
+) -> None:
+    def written(store: ObjectStore) -> list[tuple[object, ...]]:
+        log_lines.clear()
+        store.put("w/k.json", b"1")
+        store.create("w/c.json", b"1")
+        store.delete("w/k.json")
+        return [(line["event"], line["operation"], line["key"]) for line in log_lines]
+
+    directory = written(DirectoryStore(tmp_path, deadline=DEADLINE))
+
+    assert directory == written(FakeBucketServer(style="s3").open())
+    assert directory == written(FakeBucketServer(style="obs").open())
+    assert [event for event, _, _ in directory] == [
+        "state_write_started",
+        "state_write_finished",
+    ] * 3

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from elbsync.errors import ConfigError
 
-__all__ = ["Settings"]
+__all__ = ["API_KEY_ENTRY", "Settings"]
 
 _DEFAULT_ENDPOINT = "https://{service}.{region}.myhuaweicloud.com"
 _STATE_SCHEMES = ("file://", "obs://", "s3://")
@@ -43,7 +43,14 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "poll_concurrency": ("ELBSYNC_POLL_CONCURRENCY",),
     "busy_wait_ms": ("ELBSYNC_BUSY_WAIT_MS",),
     "write_linger_ms": ("ELBSYNC_WRITE_LINGER_MS",),
+    "api_auth": ("ELBSYNC_API_AUTH",),
+    "api_keys": ("ELBSYNC_API_KEYS",),
+    "api_pools": ("ELBSYNC_API_POOLS",),
+    "api_sync_seconds": ("ELBSYNC_API_SYNC_SECONDS",),
+    "api_base_path": ("ELBSYNC_API_BASE_PATH",),
 }
+#: One entry of ``ELBSYNC_API_KEYS``: ``sha256:<salt, hex>:<SHA-256 of salt and key, hex>``.
+API_KEY_ENTRY = r"sha256:[0-9a-f]{32,128}:[0-9a-f]{64}"
 
 
 class Settings(BaseModel):
@@ -75,6 +82,22 @@ class Settings(BaseModel):
     busy_wait_ms: int = Field(default=1000, ge=0, le=30_000)
     #: How long a new lease holder lets a burst's changes gather before its first write.
     write_linger_ms: int = Field(default=250, ge=0, le=10_000)
+    #: ``key``: http_api requires an API key from ``api_keys``; ``apig``: it relies on API
+    #: Gateway's own authentication alone.
+    api_auth: Literal["key", "apig"] = "key"
+    #: Salted hashes of the accepted API keys, comma-separated (``elbsync api-key`` makes one).
+    api_keys: str | None = Field(
+        default=None, pattern=rf"^{API_KEY_ENTRY}(\s*,\s*{API_KEY_ENTRY})*$"
+    )
+    #: Pools http_api may read and change, comma-separated; ``*`` for every pool. Unset: none.
+    api_pools: str | None = Field(
+        default=None, pattern=r"^(\*|[A-Za-z0-9_-]{1,64}(\s*,\s*[A-Za-z0-9_-]{1,64})*)$"
+    )
+    #: How long http_api works on a change before answering ``202 Accepted``; keep it below the
+    #: API's backend timeout in API Gateway (5 s unless changed there).
+    api_sync_seconds: float = Field(default=3.0, gt=0, le=55)
+    #: A path prefix API Gateway puts before ``/v1`` (the API's base path), if any.
+    api_base_path: str = Field(default="", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
 
     @field_validator("elb_endpoint", "as_endpoint", "ecs_endpoint", "obs_endpoint")
     @classmethod

@@ -46,6 +46,20 @@ def _burst(rest: list[str]) -> int:
     return int(burst.main(rest))
 
 
+def _serve_api(rest: list[str]) -> int:
+    serve_api = importlib.import_module("elbsync.devkit.serve_api")
+    return int(serve_api.main(rest))
+
+
+def _api_key() -> int:
+    from elbsync.api.access import new_key
+
+    key, entry = new_key()
+    print(f"API key (give it to the caller; it is not stored): {key}")
+    print(f"ELBSYNC_API_KEYS entry (comma-separate several): {entry}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elbsync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         help="an Auto Scaling burst against the emulator, measured (see --help of the subcommand)",
         add_help=False,
     )
+    sub.add_parser(
+        "serve-api",
+        help="serve http_api on a loopback port for curl (see --help of the subcommand)",
+        add_help=False,
+    )
+    sub.add_parser("api-key", help="make a new API key and its ELBSYNC_API_KEYS entry")
     return parser
 
 
@@ -77,10 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         return _emulator(args_list[1:])
     if args_list[:1] == ["burst"]:
         return _burst(args_list[1:])
+    if args_list[:1] == ["serve-api"]:
+        return _serve_api(args_list[1:])
     args = parser.parse_args(args_list)
     try:
         if args.command == "invoke":
             return _invoke(args)
+        if args.command == "api-key":
+            return _api_key()
         return _demo()
     except ElbsyncError as exc:
         print(f"elbsync {args.command}: {exc.message}", file=sys.stderr)

@@ -3,7 +3,7 @@ burst scenario and users' own tests share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,9 +62,11 @@ def functions_against(
     clock: Callable[[], datetime],
     log_format: Literal["json", "console"] = "json",
     busy_wait_ms: int | None = None,
+    overrides: Mapping[str, object] | None = None,
 ) -> Iterator[None]:
     """Run the handlers of this process against ``emulator`` (its first credentials), with
-    state in the directory ``state``, on ``clock``, logging errors only."""
+    state in the directory ``state``, on ``clock``, logging errors only; ``overrides`` sets
+    any other :class:`~elbsync.settings.Settings` field (``api_keys``, ``api_pools``, ...)."""
     credentials = emulator.initial_world.credentials[0]
     settings = Settings(
         elb_endpoint=emulator.base_url,
@@ -80,6 +82,8 @@ def functions_against(
     )
     if busy_wait_ms is not None:
         settings = settings.model_copy(update={"busy_wait_ms": busy_wait_ms})
+    if overrides:
+        settings = Settings.model_validate({**settings.model_dump(), **overrides})
     configure(fmt=log_format, level="error", force=True)
     runtime.use_settings(settings)
     runtime.use_clock(clock)

@@ -16,6 +16,7 @@ from typing import cast
 from pydantic import JsonValue
 
 from elbsync.clients.elb import Member
+from elbsync.deadline import Deadline
 from elbsync.errors import InputError
 from elbsync.flows.replies import DeploymentResult, DryRunResult, MemberRow
 from elbsync.inbound.bindings import BindingDocument
@@ -52,8 +53,12 @@ class Deployment:
         bindings: BindingDocument | None,
         *,
         max_remove_share: float,
+        budget: Deadline | None = None,
     ) -> None:
+        """``budget``: when to stop sending writes and leave the rest queued (an HTTP
+        request's synchronous time); the invocation's deadline by default."""
         self.membership = membership
+        self.budget = budget
         self.bindings = bindings
         self.max_remove_share = max_remove_share
         self.drains = membership.drains(None)
@@ -105,7 +110,7 @@ class Deployment:
                 [_target(event.pool_id, queue, m, drain) for m in plan.remove],
                 cause=cause,
             )
-        writes_path.flush([queue])
+        writes_path.flush([queue], budget=self.budget)
         outcomes, done, complete = self.membership.outcomes(record_ids)
         if drain_record is not None:
             drained = self.drains.outcomes(drain_record)

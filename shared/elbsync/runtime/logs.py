@@ -42,7 +42,8 @@ MAX_LOG_DEPTH = 8
 
 # Keys whose values are secrets, whatever the nesting (``access_key``, ``X-Auth-Token``, ...).
 _SECRET_KEY = re.compile(
-    r"(?i)^(ak|sk|.*access[_-]?key(_id)?|.*secret.*|.*token|authorization|.*signature|"
+    r"(?i)^(ak|sk|.*access[_-]?key(_id)?|.*api[_-]?keys?|.*secret.*|.*token|authorization|"
+    r".*signature|"
     r"password|credentials?|x-amz-credential)$"
 )
 # Secrets inside free text: signed Authorization values, header lines, query parameters.
@@ -57,7 +58,7 @@ _SECRET_TEXT = [
     (re.compile(r"(?i)\b(OBS|AWS)\s+[A-Za-z0-9]+:[A-Za-z0-9+/=]+"), r"\1 " + REDACTED),
     (
         re.compile(
-            r"(?i)\b(x-auth-token|x-security-token|x-obs-security-token|"
+            r"(?i)\b(x-auth-token|x-security-token|x-obs-security-token|x-api-key|"
             r"x-amz-security-token|authorization)(\"?\s*[:=]\s*\"?)[^\s\",}]+"
         ),
         r"\1\2" + REDACTED,

@@ -10,6 +10,7 @@
     v1/done/<kind>/<id>.json                         terminal; expired after a configurable age
     v1/idempotency/<sha256>/claim-<generation>.json  an invocation's claim on an event
     v1/idempotency/<sha256>/result.json              the reply stored for replays
+    v1/idempotency/<sha256>/request.json             an HTTP request, kept to resume it by id
     v1/audit/<yyyy>/<mm>/<dd>/<time>-<entry_id>.json append-only audit trail
 
 Only waiting records sit under ``v1/pending/``, so the poller's listing costs requests in
@@ -47,6 +48,7 @@ __all__ = [
     "pending_prefix",
     "record_id",
     "record_id_of",
+    "request_key",
     "result_key",
 ]
 
@@ -151,6 +153,10 @@ def claim_generation(key: str) -> int | None:
 
 def result_key(key_hash: str) -> str:
     return f"{idempotency_prefix(key_hash)}result.json"
+
+
+def request_key(key_hash: str) -> str:
+    return f"{idempotency_prefix(key_hash)}request.json"
 
 
 def audit_prefix(day: datetime | None = None) -> str:

@@ -94,21 +94,16 @@ class CheckJobs:
         lifecycle_action_id: str | None = None,
         retries: int = 0,
     ) -> str | None:
+        """:meth:`create`, with a failure logged instead of raised (``None``)."""
         try:
-            job_id = self.elb.create_check_job(member_id, listener_id)
-            self.repo.add(
-                CheckJob(
-                    job_id=job_id,
-                    member_id=member_id,
-                    pool_id=pool_id,
-                    listener_id=listener_id,
-                    retries=retries,
-                    next_poll_at=self.clock() + FIRST_POLL_DELAY,
-                    poll_until=until,
-                    lifecycle_action_id=lifecycle_action_id,
-                ),
-                deadline=self.deadline,
-            )
+            return self.create(
+                pool_id,
+                member_id,
+                listener_id,
+                until=until,
+                lifecycle_action_id=lifecycle_action_id,
+                retries=retries,
+            ).job_id
         except (ElbsyncError, StateError) as exc:
             _log.warning(
                 "check_job_not_started",
@@ -117,7 +112,32 @@ class CheckJobs:
                 error=exc.to_dict(),
             )
             return None
-        return job_id
+
+    def create(
+        self,
+        pool_id: str,
+        member_id: str,
+        listener_id: str,
+        *,
+        until: datetime,
+        lifecycle_action_id: str | None = None,
+        retries: int = 0,
+    ) -> CheckJob:
+        """Start a job in ELB and record it for the poller; returns the record."""
+        job_id = self.elb.create_check_job(member_id, listener_id)
+        return self.repo.add(
+            CheckJob(
+                job_id=job_id,
+                member_id=member_id,
+                pool_id=pool_id,
+                listener_id=listener_id,
+                retries=retries,
+                next_poll_at=self.clock() + FIRST_POLL_DELAY,
+                poll_until=until,
+                lifecycle_action_id=lifecycle_action_id,
+            ),
+            deadline=self.deadline,
+        )
 
     # -- advance -----------------------------------------------------------------------------
 

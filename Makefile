@@ -47,9 +47,11 @@ soak: $(DEV)
 bench: $(DEV)
 	$(BIN)/python benchmarks/cold_start.py
 
-# The published event schemas (shared/elbsync/inbound/schemas/), rewritten from their models.
+# The published event schemas (shared/elbsync/inbound/schemas/) and the OpenAPI document
+# (shared/elbsync/api/openapi.json), rewritten from their models.
 schemas: $(RUNTIME)
 	$(BIN)/python -m elbsync.inbound.published --write
+	$(BIN)/python -m elbsync.api.openapi --write
 
 # The FunctionGraph dependency package: build/elbsync-deps.zip with python/ holding the runtime
 # libraries (for the Python 3.12 runtime, x86_64) and elbsync without its developer kit.

@@ -23,6 +23,7 @@ FUNCTIONS = ("member_events", "check_poller", "http_api")
 WORK_MODULES = {
     "member_events": "elbsync.flows.member_events, elbsync.flows.scaling, elbsync.flows.deployment",
     "check_poller": "elbsync.flows.check_poller",
+    "http_api": "elbsync.flows.deployment, elbsync.members.membership",
 }
 SDK_REFERENCE_S = 0.5  # lower end of the SDK clients' documented import time
 SDK_IMPORTS = "huaweicloudsdkelb.v3, huaweicloudsdkas.v1, obs"

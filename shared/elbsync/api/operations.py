@@ -38,10 +38,14 @@ from elbsync.state.idempotency import Idempotency, Replay, idempotency_key
 
 __all__ = [
     "MAX_IDEMPOTENCY_KEY_CHARS",
+    "POLL_AFTER_S",
     "Answer",
     "BodyError",
+    "OperationNotFoundError",
     "Operations",
+    "Work",
     "parse_body",
+    "queued",
 ]
 
 MAX_IDEMPOTENCY_KEY_CHARS = 128

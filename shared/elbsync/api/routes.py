@@ -70,7 +70,20 @@ if TYPE_CHECKING:
     from elbsync.members.membership import Membership
     from elbsync.state.records import WaitingRecord
 
-__all__ = ["OPENAPI_FILE", "ROUTES", "Route", "error_response", "handle", "match"]
+__all__ = [
+    "DEFAULT_PAGE",
+    "MAX_EXAMINED",
+    "MAX_PAGE",
+    "OPENAPI_FILE",
+    "ROUTES",
+    "Api",
+    "CheckJobNotFoundError",
+    "Route",
+    "error_response",
+    "handle",
+    "match",
+    "status_of",
+]
 
 _log = structlog.get_logger("elbsync.api")
 
@@ -234,7 +247,7 @@ class Api:
                     return Answer(200, _change(operation_id, "planned", detail, ok=True))
                 if result.queued:
                     reply = ChangeReply.model_validate(
-                        _change(operation_id, "queued", detail, ok=True)
+                        {"ok": True, "operation_id": operation_id, "status": "queued", **detail}
                     )
                     return queued(reply, pool_id, operation_id)
                 failed = any(row.result == "failed" for row in result.rows)
@@ -354,7 +367,7 @@ class Api:
         last: tuple[str, str] | None = None
         more = False
         for each in kinds:
-            for rid in repo.pending_ids(models[each]):
+            for rid in sorted(repo.pending_ids(models[each])):
                 if after is not None and each == after[0] and rid <= after[1]:
                     continue
                 if len(items) >= limit or examined >= MAX_EXAMINED:
@@ -547,5 +560,5 @@ def handle(invocation: Invocation, event: Event) -> Reply:
     headers = dict(answer.headers)
     if "Location" in headers:
         headers["Location"] = settings.api_base_path + headers["Location"]
-    _log.info("http_request_answered", method=request.method, status=answer.status)
+    _log.info("http_request_answered", method=request.method[:16], status=answer.status)
     return respond(answer.status, answer.body, request_id=request_id, headers=headers)

@@ -13,12 +13,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from elbsync import runtime
+from elbsync.api.access import new_key
 from elbsync.deadline import Deadline
 from elbsync.devkit.context import LocalContext
 from elbsync.devkit.emulator import Emulator, World
 from elbsync.devkit.invoke import load_handler
+from elbsync.devkit.serve_api import ApiServer
 from elbsync.state.directory import DirectoryStore
 from elbsync.state.repository import StateRepository
 
@@ -140,3 +143,40 @@ def functions(
     yield functions
     runtime.use_clock(None)
     runtime.use_settings(None)
+
+
+class Api:
+    """http_api behind the loopback adapter (``elbsync serve-api``), called over real HTTP."""
+
+    def __init__(self, functions: Functions, server: ApiServer, key: str) -> None:
+        self.functions = functions
+        self.server = server
+        self.key = key
+        self.client = httpx.Client(base_url=server.url, timeout=60)
+
+    def request(
+        self, method: str, path: str, *, key: str | None = "", **kwargs: Any
+    ) -> httpx.Response:
+        """``key``: the configured API key by default, ``None`` for none, or another one."""
+        headers = dict(kwargs.pop("headers", {}))
+        if key is not None:
+            headers.setdefault("X-Api-Key", key or self.key)
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def pool(self, name: str) -> str:
+        return self.functions.emulator.pool_id(name)
+
+
+@pytest.fixture
+def api(functions: Functions) -> Iterator[Api]:
+    """http_api with one API key, pool-web, pool-api and pool-protected allowed (not
+    pool-static), on the default world's 0.5 s busy window."""
+    key, entry = new_key()
+    allowed = [functions.emulator.pool_id(n) for n in ("pool-web", "pool-api", "pool-protected")]
+    functions.env(ELBSYNC_API_KEYS=entry, ELBSYNC_API_POOLS=",".join(allowed))
+    with ApiServer(load_handler("http_api", REPO / "functions")) as server:
+        api = Api(functions, server, key)
+        try:
+            yield api
+        finally:
+            api.client.close()

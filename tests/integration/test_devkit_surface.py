@@ -29,8 +29,11 @@ def test_the_devkit_names_users_import_stay_importable() -> None:
     from elbsync.devkit.emulator import Emulator, World, load_world
     from elbsync.devkit.invoke import invoke, load_handler
     from elbsync.devkit.local import Cloud, functions_against, world_running
+    from elbsync.devkit.serve_api import ApiServer, apig_event
 
     hooks = (runtime.use_settings, runtime.use_clock, runtime.use_store, runtime.use_client)
     kit = (BurstReport, run_burst, LocalContext, Emulator, World, load_world, invoke)
     assert all(callable(item) for item in (*hooks, *kit, load_handler, Cloud))
     assert all(callable(item) for item in (functions_against, world_running))
+    assert callable(ApiServer)
+    assert callable(apig_event)

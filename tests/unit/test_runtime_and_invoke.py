@@ -163,8 +163,8 @@ def test_the_http_function_answers_in_the_apig_shape(log_stream: io.StringIO) ->
     reply = invoke("http_api", {"httpMethod": "GET", "path": "/"}, directory=REPO / "functions")
 
     assert isinstance(reply, dict)
-    assert reply["statusCode"] == 501
-    assert json.loads(str(reply["body"]))["error"]["code"] == "not_implemented"
+    assert reply["statusCode"] == 404
+    assert json.loads(str(reply["body"]))["error"]["code"] == "route_not_found"
 
 
 def test_a_bad_setting_is_answered_naming_the_variable(

@@ -116,6 +116,15 @@ class ChangeReply(_Out):
     reason: str | None = None
     replayed: bool | None = None
 
+    def body(self) -> dict[str, object]:
+        """The reply as sent: optional fields left out when unset, but a row's address, port
+        and member id always there (null when unknown), as ``MemberRowOut`` requires."""
+        data = self.model_dump(exclude_none=True)
+        for row in data["members"]:
+            for name in ("address", "protocol_port", "member_id"):
+                row.setdefault(name, None)
+        return data
+
 
 class ListenerHealth(_Out):
     listener_id: str

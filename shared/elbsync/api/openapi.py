@@ -169,7 +169,14 @@ def _operation(name: str, method: str, path: str, public: bool) -> dict[str, Any
                 "Retry-After": {"schema": {"type": "string"}},
             },
         }
-    if name == "start_check":
+    if name == "show_operation":
+        # The operation's own reply, replayed: a check job started (201), a change refused (422).
+        responses["201"] = {
+            "description": "a check job it started",
+            "content": _json("CheckJobReply"),
+        }
+        responses["422"] = _error_or_change()
+    if name in ("start_check", "show_operation"):
         responses["201"]["headers"] = {"Location": {"schema": {"type": "string"}}}
     if name in _BODIES or name == "list_waits":
         responses["400"] = _error("invalid JSON, query or body: error.fields names each field")
@@ -196,7 +203,7 @@ def _operation(name: str, method: str, path: str, public: bool) -> dict[str, Any
         responses["503"] = _error(
             "a cloud API or the state store is busy: retry", **{"Retry-After": "seconds"}
         )
-    operation["responses"] = responses
+    operation["responses"] = dict(sorted(responses.items()))
     if not public:
         operation["security"] = [{"apiKey": []}, {"bearer": []}]
     else:

@@ -211,6 +211,6 @@ def queued(reply: ChangeReply, pool_id: str, operation_id: str) -> Answer:
     location = f"/v1/pools/{pool_id}/operations/{operation_id}"
     return Answer(
         202,
-        reply.model_dump(exclude_none=True),
+        reply.body(),
         {"Location": location, "Retry-After": str(POLL_AFTER_S)},
     )

@@ -24,7 +24,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -54,6 +54,7 @@ from elbsync.api.models import (
     WaitList,
 )
 from elbsync.api.operations import Answer, Operations, Work, parse_body, queued
+from elbsync.deadline import Deadline
 from elbsync.errors import (
     ApiError,
     ConfigError,
@@ -67,6 +68,7 @@ from elbsync.state.errors import EventInProgressError, IdempotencyKeyReusedError
 
 if TYPE_CHECKING:
     from elbsync.flows.deployment import DeploymentEvent
+    from elbsync.flows.replies import MemberRow
     from elbsync.members.membership import Membership
     from elbsync.state.records import WaitingRecord
 
@@ -75,6 +77,8 @@ __all__ = [
     "MAX_EXAMINED",
     "MAX_PAGE",
     "OPENAPI_FILE",
+    "READS",
+    "REPLY_MARGIN_S",
     "ROUTES",
     "Api",
     "CheckJobNotFoundError",
@@ -93,6 +97,10 @@ OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
 MAX_EXAMINED = 1000
+#: Time a read may take beyond ``ELBSYNC_API_SYNC_SECONDS``.
+REPLY_MARGIN_S = 1.0
+#: Routes that only read: bound by the synchronous budget as a whole.
+READS = frozenset({"list_members", "show_check", "list_waits"})
 
 
 @dataclass(frozen=True)
@@ -172,12 +180,24 @@ class Api:
 
     def call(self) -> Answer:
         route, params = match(self.request)
+        if route.name in READS:
+            self._read_only()
         if not route.public:
             self.access.authenticate(self.request.headers)
         if "pool_id" in params:
             self.access.check_pool(params["pool_id"])
         handler: Callable[..., Answer] = getattr(self, route.name)
         return handler(**params)
+
+    def _read_only(self) -> None:
+        """A read's remote calls and store accesses end within the synchronous budget plus
+        :data:`REPLY_MARGIN_S`, so a failing cloud gets a 503 before API Gateway's backend
+        timeout. (A change keeps the function's deadline: its writes stop starting rounds at
+        the budget, and the write path keeps its own reserve for the round in flight.)"""
+        budget = self.invocation.settings.api_sync_seconds + REPLY_MARGIN_S
+        bound = Deadline.after(budget)
+        if bound.expires_at < self.invocation.deadline.expires_at:
+            self.invocation = replace(self.invocation, deadline=bound)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -251,9 +271,7 @@ class Api:
                     )
                     return queued(reply, pool_id, operation_id)
                 failed = any(row.result == "failed" for row in result.rows)
-                if result.nothing_done and any(
-                    r.result in ("refused", "failed") for r in result.rows
-                ):
+                if result.nothing_done and not _already_absent(route, result.undone):
                     refused = _change(operation_id, "refused", detail, ok=False)
                     return Answer(422, {**refused, "reason": NOTHING_DONE})
                 return Answer(200, _change(operation_id, "applied", detail, ok=not failed))
@@ -400,7 +418,12 @@ def _change(
     operation_id: str, status: str, detail: Mapping[str, object], *, ok: bool
 ) -> dict[str, object]:
     reply = {"ok": ok, "operation_id": operation_id, "status": status, **detail}
-    return ChangeReply.model_validate(reply).model_dump(exclude_none=True)
+    return ChangeReply.model_validate(reply).body()
+
+
+def _already_absent(route: str, undone: list[MemberRow]) -> bool:
+    """A removal whose members are all gone already has nothing left to do: done, not refused."""
+    return route == "remove_members" and all(row.result == "not_found" for row in undone)
 
 
 def _check_reply(job: object) -> dict[str, object]:

@@ -98,7 +98,11 @@ class ApiServer:
                     body,
                     base64_body=api.base64_body,
                 )
-                reply = api.handler(event, LocalContext("http_api", timeout_s=api.timeout_s))
+                try:
+                    reply = api.handler(event, LocalContext("http_api", timeout_s=api.timeout_s))
+                except Exception:  # noqa: BLE001  the function logged it; APIG answers 502
+                    self.send_error(502, "the function failed")
+                    return
                 self._reply(reply)
 
             def _reply(self, reply: object) -> None:
@@ -131,7 +135,10 @@ class ApiServer:
 
     def start(self) -> str:
         self._thread = threading.Thread(
-            target=self.server.serve_forever, name="serve-api", daemon=True
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="serve-api",
+            daemon=True,
         )
         self._thread.start()
         return self.url

@@ -39,10 +39,13 @@ test: lint typecheck
 	$(BIN)/pytest
 
 # The fault campaign at scale: seeded random runs with API and store faults, crashes,
-# redeliveries and races, each checked by the model in tests/reliability (`make test` runs 200).
+# redeliveries and races, each checked by the model in tests/reliability (`make test` runs 200);
+# then http_api fuzzed from its OpenAPI document, FUZZ_EXAMPLES cases per operation.
 SEEDS ?= 2000
+FUZZ_EXAMPLES ?= 500
 soak: $(DEV)
 	$(BIN)/python -m tests.reliability.campaign --seeds $(SEEDS) --first 100000
+	ELBSYNC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/integration/functions/test_http_api_fuzz.py
 
 bench: $(DEV)
 	$(BIN)/python benchmarks/cold_start.py

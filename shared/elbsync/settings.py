@@ -93,9 +93,10 @@ class Settings(BaseModel):
     api_pools: str | None = Field(
         default=None, pattern=r"^(\*|[A-Za-z0-9_-]{1,64}(\s*,\s*[A-Za-z0-9_-]{1,64})*)$"
     )
-    #: How long http_api works on a change before answering ``202 Accepted``; keep it below the
-    #: API's backend timeout in API Gateway (5 s unless changed there).
-    api_sync_seconds: float = Field(default=3.0, gt=0, le=55)
+    #: How long http_api works on a change before answering ``202 Accepted``. A request ends
+    #: within this plus 2 s (a read: plus 1 s): keep that below the API's backend timeout in
+    #: API Gateway (5 s unless changed there).
+    api_sync_seconds: float = Field(default=2.5, gt=0, le=55)
     #: A path prefix API Gateway puts before ``/v1`` (the API's base path), if any.
     api_base_path: str = Field(default="", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
 

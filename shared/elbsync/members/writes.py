@@ -348,7 +348,7 @@ class WritePath:
         pacer = Pacer(
             clock=self.clock,
             sleep=self.sleep,
-            deadline=self.deadline,
+            deadline=self._pacing_deadline(),
             pace_s=lease.pace_s if lease.pace_s is not None else self.pace_s,
             quiet_until=_later(lease.quiet_until, self.clock() + timedelta(seconds=self.linger_s)),
         )
@@ -494,8 +494,18 @@ class WritePath:
             _log.warning("audit_entry_lost", intent_id=intent.intent_id, error=exc.to_dict())
 
     def _time_for_a_round(self, pace_s: float) -> bool:
-        budget_left = self._budget is None or self._budget.remaining() > 0
-        return budget_left and self.deadline.remaining() > pace_s + ROUND_RESERVE_S
+        """Whether a round may start: with a budget, while it lasts (the round's waits for the
+        busy window end with it too, see :meth:`_pacing_deadline`); always with time left to
+        send and record; without a budget, with time for one busy window more."""
+        if self._budget is not None:
+            return self._budget.remaining() > 0 and self.deadline.remaining() > ROUND_RESERVE_S
+        return self.deadline.remaining() > pace_s + ROUND_RESERVE_S
+
+    def _pacing_deadline(self) -> Deadline:
+        """No wait for a busy window may end past the budget (or the deadline)."""
+        if self._budget is None or self._budget.expires_at >= self.deadline.expires_at:
+            return self.deadline
+        return self._budget
 
 
 def _answered(intent: WriteIntent) -> int:

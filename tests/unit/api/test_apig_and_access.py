@@ -183,3 +183,10 @@ def test_errors_map_to_statuses(error: Exception, status: int, header: str | Non
     assert got == status
     if header is not None:
         assert header in headers
+
+
+def test_a_change_keeps_the_time_the_write_path_reserves_for_its_last_round() -> None:
+    from elbsync.api.routes import CHANGE_MARGIN_S
+    from elbsync.members.writes import ROUND_RESERVE_S
+
+    assert CHANGE_MARGIN_S == ROUND_RESERVE_S

@@ -1,4 +1,5 @@
-"""The API Gateway (APIG) event a request arrives as, and the reply shape APIG expects.
+"""The API Gateway (APIG) event a request arrives as, its body read into a model, and the reply
+shape APIG expects.
 
 APIG hands the function ``httpMethod``, ``path``, lower-case ``headers``,
 ``queryStringParameters``, ``pathParameters``, ``requestContext`` and ``body`` (Base64 when
@@ -15,21 +16,26 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, cast
 from urllib.parse import unquote
 
+from pydantic import BaseModel, JsonValue, ValidationError
+
 from elbsync.errors import ElbsyncError, InputError
-from elbsync.inbound.limits import excerpt, json_kind, load_json
+from elbsync.inbound.limits import excerpt, field_path, json_kind, load_json
 
 __all__ = [
     "JSON",
     "MAX_BODY_BYTES",
+    "Answer",
     "ApigRequest",
+    "BodyError",
     "BodyTooLargeError",
     "HttpProblem",
     "MethodNotAllowedError",
     "NotJsonError",
     "RouteNotFoundError",
+    "parse_body",
     "respond",
 ]
 
@@ -168,3 +174,58 @@ def respond(
         "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
         "isBase64Encoded": False,
     }
+
+
+class BodyError(InputError):
+    """A request body the model refuses: every refused field, not just the first."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        field_name, message = problems[0]
+        super().__init__(message, field=field_name)
+        self.problems = problems
+
+    def to_dict(self) -> dict[str, object]:
+        listed = [{"field": f, "message": m} for f, m in self.problems[:20]]
+        return {**super().to_dict(), "fields": listed}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer before it is put in APIG's shape."""
+
+    status: int
+    body: dict[str, object]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def dump(self) -> dict[str, JsonValue]:
+        return cast(
+            dict[str, JsonValue],
+            {"status": self.status, "body": self.body, "headers": self.headers},
+        )
+
+    @classmethod
+    def stored(cls, reply: Mapping[str, object]) -> Answer:
+        status, body, headers = reply.get("status"), reply.get("body"), reply.get("headers")
+        return cls(
+            status if isinstance(status, int) else 200,
+            dict(body) if isinstance(body, dict) else {},
+            {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+        )
+
+
+def parse_body(model: type[BaseModel], body: object, **path: str) -> BaseModel:
+    """The body as ``model``, with the path's parameters (``pool_id``) added; a refusal names
+    every field from ``body`` down. The path's parameters may not be repeated in the body."""
+    if not isinstance(body, dict):
+        kind = "nothing" if body is None else type(body).__name__
+        raise InputError(f"must be a JSON object, not {kind}", field="body")
+    repeated = [name for name in path if name in body]
+    if repeated:
+        raise InputError(
+            "is given by the path; leave it out of the body", field=f"body.{repeated[0]}"
+        )
+    try:
+        return model.model_validate({**body, **path})
+    except ValidationError as exc:
+        problems = [(field_path("body", e["loc"]), e["msg"]) for e in exc.errors()]
+        raise BodyError(problems) from exc

@@ -21,16 +21,14 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import cast
 
-from pydantic import BaseModel, JsonValue, ValidationError
+from pydantic import JsonValue
 
-from elbsync.api.apig import HttpProblem
+from elbsync.api.apig import Answer, HttpProblem
 from elbsync.api.models import ChangeReply
 from elbsync.deadline import Deadline
 from elbsync.errors import InputError
-from elbsync.inbound.limits import field_path
 from elbsync.runtime import Invocation, printable_id
 from elbsync.state import layout
 from elbsync.state.errors import EventInProgressError, KeyExistsError
@@ -39,12 +37,9 @@ from elbsync.state.idempotency import Idempotency, Replay, idempotency_key
 __all__ = [
     "MAX_IDEMPOTENCY_KEY_CHARS",
     "POLL_AFTER_S",
-    "Answer",
-    "BodyError",
     "OperationNotFoundError",
     "Operations",
     "Work",
-    "parse_body",
     "queued",
 ]
 
@@ -54,64 +49,9 @@ _OPERATION_ID = re.compile(r"^[0-9a-f]{64}$")
 POLL_AFTER_S = 2
 
 
-class BodyError(InputError):
-    """A request body the model refuses: every refused field, not just the first."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        field_name, message = problems[0]
-        super().__init__(message, field=field_name)
-        self.problems = problems
-
-    def to_dict(self) -> dict[str, object]:
-        listed = [{"field": f, "message": m} for f, m in self.problems[:20]]
-        return {**super().to_dict(), "fields": listed}
-
-
 class OperationNotFoundError(HttpProblem):
     code = "operation_not_found"
     status = 404
-
-
-@dataclass(frozen=True)
-class Answer:
-    """An HTTP answer before it is put in APIG's shape."""
-
-    status: int
-    body: dict[str, object]
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def dump(self) -> dict[str, JsonValue]:
-        return cast(
-            dict[str, JsonValue],
-            {"status": self.status, "body": self.body, "headers": self.headers},
-        )
-
-    @classmethod
-    def stored(cls, reply: Mapping[str, object]) -> Answer:
-        status, body, headers = reply.get("status"), reply.get("body"), reply.get("headers")
-        return cls(
-            status if isinstance(status, int) else 200,
-            dict(body) if isinstance(body, dict) else {},
-            {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
-        )
-
-
-def parse_body(model: type[BaseModel], body: object, **path: str) -> BaseModel:
-    """The body as ``model``, with the path's parameters (``pool_id``) added; a refusal names
-    every field from ``body`` down. The path's parameters may not be repeated in the body."""
-    if not isinstance(body, dict):
-        kind = "nothing" if body is None else type(body).__name__
-        raise InputError(f"must be a JSON object, not {kind}", field="body")
-    repeated = [name for name in path if name in body]
-    if repeated:
-        raise InputError(
-            "is given by the path; leave it out of the body", field=f"body.{repeated[0]}"
-        )
-    try:
-        return model.model_validate({**body, **path})
-    except ValidationError as exc:
-        problems = [(field_path("body", e["loc"]), e["msg"]) for e in exc.errors()]
-        raise BodyError(problems) from exc
 
 
 Work = Callable[[str], Answer]

@@ -34,10 +34,12 @@ import structlog
 from elbsync import __version__
 from elbsync.api.access import Access, ForbiddenError, UnauthorizedError
 from elbsync.api.apig import (
+    Answer,
     ApigRequest,
     HttpProblem,
     MethodNotAllowedError,
     RouteNotFoundError,
+    parse_body,
     respond,
 )
 from elbsync.api.models import (
@@ -53,7 +55,6 @@ from elbsync.api.models import (
     WaitItem,
     WaitList,
 )
-from elbsync.api.operations import Answer, Operations, Work, parse_body, queued
 from elbsync.deadline import Deadline
 from elbsync.errors import (
     ApiError,
@@ -64,9 +65,9 @@ from elbsync.errors import (
     is_transient,
 )
 from elbsync.runtime import Event, Invocation, Reply, printable_id
-from elbsync.state.errors import EventInProgressError, IdempotencyKeyReusedError, StateError
 
 if TYPE_CHECKING:
+    from elbsync.api.operations import Operations, Work
     from elbsync.flows.deployment import DeploymentEvent
     from elbsync.flows.replies import MemberRow
     from elbsync.members.membership import Membership
@@ -236,6 +237,8 @@ class Api:
         body = self.request.json_body()
         model = _deployment_models()[route]
         parse_body(model, body, pool_id=pool_id)
+        from elbsync.api.operations import Operations
+
         operations = Operations(self.invocation, headers=self.request.headers)
         return operations.run(
             route, pool_id, body, self._change_work(route, pool_id, operations)(body)
@@ -271,6 +274,8 @@ class Api:
                     reply = ChangeReply.model_validate(
                         {"ok": True, "operation_id": operation_id, "status": "queued", **detail}
                     )
+                    from elbsync.api.operations import queued
+
                     return queued(reply, pool_id, operation_id)
                 failed = any(row.result == "failed" for row in result.rows)
                 if result.nothing_done and not _already_absent(route, result.undone):
@@ -295,6 +300,8 @@ class Api:
         return self._changes("weigh_members", pool_id)
 
     def show_operation(self, pool_id: str, operation_id: str) -> Answer:
+        from elbsync.api.operations import Operations
+
         operations = Operations(self.invocation, headers={})
         works = {
             route: self._change_work(route, pool_id, operations) for route in _deployment_models()
@@ -312,6 +319,8 @@ class Api:
     def start_check(self, pool_id: str) -> Answer:
         body = self.request.json_body()
         parse_body(StartCheck, body)
+        from elbsync.api.operations import Operations
+
         operations = Operations(self.invocation, headers=self.request.headers)
         return operations.run("start_check", pool_id, body, self._check_work(pool_id, body))
 
@@ -334,6 +343,7 @@ class Api:
         return work
 
     def show_check(self, pool_id: str, job_id: str) -> Answer:
+        from elbsync.state.errors import StateError
         from elbsync.state.layout import record_id
         from elbsync.state.records import CheckJob
 
@@ -348,7 +358,7 @@ class Api:
         if not job.terminal and job.next_poll_at <= membership.clock():
             try:
                 finished = membership.checks.advance(job)
-            except (ElbsyncError, StateError) as exc:
+            except ElbsyncError as exc:  # a failed poll leaves the job to the poller
                 if not is_transient(exc) and not isinstance(exc, StateError):
                     raise
                 _log.info("check_job_not_polled", job_id=job_id, error=exc.to_dict())
@@ -533,6 +543,8 @@ def _openapi_document() -> dict[str, object]:
 
 def status_of(error: ElbsyncError) -> tuple[int, dict[str, str]]:
     """The HTTP status (and headers) of a refusal or failure."""
+    from elbsync.state.errors import EventInProgressError, IdempotencyKeyReusedError, StateError
+
     if isinstance(error, HttpProblem):
         return error.status, error.headers
     if isinstance(error, UnauthorizedError):

@@ -10,12 +10,13 @@ from elbsync.api.access import Access, ForbiddenError, UnauthorizedError, hash_k
 from elbsync.api.apig import (
     MAX_BODY_BYTES,
     ApigRequest,
+    BodyError,
     BodyTooLargeError,
     MethodNotAllowedError,
     NotJsonError,
     RouteNotFoundError,
+    parse_body,
 )
-from elbsync.api.operations import BodyError, parse_body
 from elbsync.api.routes import match, status_of
 from elbsync.errors import ConfigError, InputError, NotFoundError, ThrottledError
 from elbsync.inbound.deployments import Register

@@ -113,7 +113,7 @@ class ApigRequest:
             headers=_strings(event.get("headers"), lower=True),
             query=_strings(event.get("queryStringParameters")),
             raw_body=body or "",
-            base64=event.get("isBase64Encoded") is True,
+            base64=event.get("isBase64Encoded") in (True, "true", "True"),
             request_id=request_id,
             segments=tuple(unquote(s) for s in path.strip("/").split("/") if s),
         )

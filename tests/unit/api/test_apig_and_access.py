@@ -50,7 +50,10 @@ def test_a_base64_body_and_a_plain_body_read_alike() -> None:
     coded = request(
         "POST", body=encoded, isBase64Encoded=True, headers={"content-type": "application/json"}
     )
-    assert plain.json_body() == coded.json_body() == json.loads(text)
+    said = request(
+        "POST", body=encoded, isBase64Encoded="true", headers={"content-type": "application/json"}
+    )
+    assert plain.json_body() == coded.json_body() == said.json_body() == json.loads(text)
 
 
 def test_a_body_marked_base64_that_is_not_is_refused_by_field() -> None:

@@ -25,7 +25,7 @@ import binascii
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -69,9 +69,8 @@ from elbsync.runtime import Event, Invocation, Reply, printable_id
 if TYPE_CHECKING:
     from elbsync.api.operations import Operations, Work
     from elbsync.flows.deployment import DeploymentEvent
-    from elbsync.flows.replies import MemberRow
     from elbsync.members.membership import Membership
-    from elbsync.state.records import WaitingRecord
+    from elbsync.state.records import CheckJob, WaitingRecord
 
 __all__ = [
     "CHANGE_MARGIN_S",
@@ -241,51 +240,47 @@ class Api:
 
         operations = Operations(self.invocation, headers=self.request.headers)
         return operations.run(
-            route, pool_id, body, self._change_work(route, pool_id, operations)(body)
+            route, pool_id, body, self._change_work(route, pool_id, operations, body)
         )
 
-    def _change_work(
-        self, route: str, pool_id: str, operations: Operations
-    ) -> Callable[[object], Work]:
-        def for_body(body: object) -> Work:
-            def work(operation_id: str) -> Answer:
-                from elbsync.flows.deployment import Deployment
-                from elbsync.flows.member_events import NOTHING_DONE, load_bindings
-                from elbsync.flows.replies import DryRunResult
-                from elbsync.members.membership import membership_for
+    def _change_work(self, route: str, pool_id: str, operations: Operations, body: object) -> Work:
+        """The change ``body`` asks for, through the deployment flow, as an :class:`Answer`."""
 
-                event = cast(
-                    "DeploymentEvent",
-                    parse_body(_deployment_models()[route], body, pool_id=pool_id),
-                )
-                deployment = Deployment(
-                    membership_for(self.invocation, operations.store),
-                    load_bindings(self.invocation, required=False),
-                    max_remove_share=self.invocation.settings.max_remove_share,
-                    budget=operations.budget,
-                )
-                result = deployment.handle(
-                    event, cause=f"http {route} {operation_id}", key=operation_id
-                )
-                detail = result.reply()
-                if isinstance(result, DryRunResult):
-                    return Answer(200, _change(operation_id, "planned", detail, ok=True))
-                if result.queued:
-                    reply = ChangeReply.model_validate(
-                        {"ok": True, "operation_id": operation_id, "status": "queued", **detail}
-                    )
-                    from elbsync.api.operations import queued
+        def work(operation_id: str) -> Answer:
+            from elbsync.api.operations import queued
+            from elbsync.flows.deployment import Deployment, outcome
+            from elbsync.flows.member_events import NOTHING_DONE, load_bindings
+            from elbsync.members.membership import membership_for
 
-                    return queued(reply, pool_id, operation_id)
-                failed = any(row.result == "failed" for row in result.rows)
-                if result.nothing_done and not _already_absent(route, result.undone):
-                    refused = _change(operation_id, "refused", detail, ok=False)
-                    return Answer(422, {**refused, "reason": NOTHING_DONE})
-                return Answer(200, _change(operation_id, "applied", detail, ok=not failed))
+            event = cast(
+                "DeploymentEvent", parse_body(_deployment_models()[route], body, pool_id=pool_id)
+            )
+            deployment = Deployment(
+                membership_for(self.invocation, operations.store),
+                load_bindings(self.invocation, required=False),
+                max_remove_share=self.invocation.settings.max_remove_share,
+                budget=operations.budget,
+            )
+            result = deployment.handle(
+                event, cause=f"http {route} {operation_id}", key=operation_id
+            )
+            status, detail = outcome(result), result.reply()
+            counts = detail.get("counts")
+            failed = isinstance(counts, dict) and bool(counts.get("failed"))
+            reply = ChangeReply.model_validate(
+                {
+                    "ok": status != "refused" and not failed,
+                    "operation_id": operation_id,
+                    "status": status,
+                    **detail,
+                    **({"reason": NOTHING_DONE} if status == "refused" else {}),
+                }
+            )
+            if status == "queued":
+                return queued(reply, pool_id, operation_id)
+            return Answer(422 if status == "refused" else 200, reply.body())
 
-            return work
-
-        return for_body
+        return work
 
     def put_members(self, pool_id: str) -> Answer:
         return self._changes("put_members", pool_id)
@@ -303,10 +298,11 @@ class Api:
         from elbsync.api.operations import Operations
 
         operations = Operations(self.invocation, headers={})
-        works = {
-            route: self._change_work(route, pool_id, operations) for route in _deployment_models()
+        works: dict[str, Callable[[object], Work]] = {
+            route: partial(self._change_work, route, pool_id, operations)
+            for route in _deployment_models()
         }
-        works["start_check"] = lambda body: self._check_work(pool_id, body)
+        works["start_check"] = partial(self._check_work, pool_id)
         return operations.resume(pool_id, operation_id, works)
 
     # -- check jobs -------------------------------------------------------------------------
@@ -426,22 +422,7 @@ class CheckJobNotFoundError(InputError):
     code = "not_found"
 
 
-def _change(
-    operation_id: str, status: str, detail: Mapping[str, object], *, ok: bool
-) -> dict[str, object]:
-    reply = {"ok": ok, "operation_id": operation_id, "status": status, **detail}
-    return ChangeReply.model_validate(reply).body()
-
-
-def _already_absent(route: str, undone: list[MemberRow]) -> bool:
-    """A removal whose members are all gone already has nothing left to do: done, not refused."""
-    return route == "remove_members" and all(row.result == "not_found" for row in undone)
-
-
-def _check_reply(job: object) -> dict[str, object]:
-    from elbsync.state.records import CheckJob
-
-    assert isinstance(job, CheckJob)
+def _check_reply(job: CheckJob) -> dict[str, object]:
     reply = CheckJobReply(
         pool_id=job.pool_id,
         job_id=job.job_id,

@@ -11,7 +11,7 @@ intents it queued and never plans its changes twice.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import cast
+from typing import Literal, cast
 
 from pydantic import JsonValue
 
@@ -35,9 +35,17 @@ from elbsync.members.planner import (
 from elbsync.members.writes import PoolWrite, intent_id, intent_record_id, queue_of
 from elbsync.state.records import CheckSpec, Drain, DrainTarget, MemberChange
 
-__all__ = ["CHECK_WINDOW", "MAX_CHECK_JOBS_BY_REFERENCE", "Deployment", "DeploymentEvent"]
+__all__ = [
+    "CHECK_WINDOW",
+    "MAX_CHECK_JOBS_BY_REFERENCE",
+    "Deployment",
+    "DeploymentEvent",
+    "Outcome",
+    "outcome",
+]
 
 DeploymentEvent = Register | Deregister | SetWeights | Desired
+Outcome = Literal["planned", "queued", "refused", "applied"]
 #: How long check jobs started for registered members are polled before they expire.
 CHECK_WINDOW = timedelta(minutes=10)
 #: Member check jobs (members times listeners) a register event with a list by reference may ask
@@ -125,6 +133,7 @@ class Deployment:
             members=tuple(outcomes),
             named=tuple(_unchanged(event.pool_id, plan, outcomes)),
             check_jobs=jobs if checks is not None else None,
+            absent_is_done=isinstance(event, Deregister),
         )
 
     def _plan(self, event: DeploymentEvent) -> tuple[Plan, int]:
@@ -156,6 +165,15 @@ class Deployment:
         bound = self.bindings.pool(event.pool_id) if self.bindings else None
         balancer = event.load_balancer_id or (bound.load_balancer_id if bound else None)
         return queue_of(balancer, event.pool_id), bound.honours_weights if bound else True
+
+
+def outcome(result: DeploymentResult | DryRunResult) -> Outcome:
+    """What became of a deployment change, as member_events and http_api both answer it."""
+    if isinstance(result, DryRunResult):
+        return "planned"
+    if result.queued:
+        return "queued"
+    return "refused" if result.nothing_done else "applied"
 
 
 def _check_jobs_bounded(event: Register, members: int) -> None:

@@ -177,7 +177,7 @@ class MemberEvents:
         return {"status": status, "binding": binding.name, "result": done.reply()}
 
     def _deployment(self, item: Inbound, key: str) -> dict[str, object]:
-        from elbsync.flows.deployment import Deployment, DeploymentEvent
+        from elbsync.flows.deployment import Deployment, DeploymentEvent, outcome
         from elbsync.flows.replies import DryRunResult
         from elbsync.inbound.deployments import DEPLOYMENT_TYPES
 
@@ -190,14 +190,11 @@ class MemberEvents:
             max_remove_share=self.invocation.settings.max_remove_share,
         )
         result = deployment.handle(event, cause=f"{item.type} {item.event_id}", key=key)
-        if isinstance(result, DryRunResult):
-            return {"status": "planned", "result": result.reply()}
-        _warn_undone(result)
-        if result.queued:
-            return {"status": "queued", "result": result.reply()}
-        if result.nothing_done:
-            return {"status": "refused", "reason": NOTHING_DONE, "result": result.reply()}
-        return {"status": "applied", "result": result.reply()}
+        if not isinstance(result, DryRunResult):
+            _warn_undone(result)
+        status = outcome(result)
+        reason = {"reason": NOTHING_DONE} if status == "refused" else {}
+        return {"status": status, **reason, "result": result.reply()}
 
 
 def _base(item: Inbound) -> dict[str, object]:

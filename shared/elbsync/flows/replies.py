@@ -84,6 +84,8 @@ class _MemberReply(_Reply):
     #: Rows for members the event named without a change (unchanged, refused, not found).
     named: tuple[MemberRow, ...] = ()
     check_jobs: tuple[str, ...] | None = None
+    #: A member asked to go that is not there is done, not undone (a removal).
+    absent_is_done: bool = False
 
     @property
     def rows(self) -> tuple[MemberRow, ...]:
@@ -96,9 +98,11 @@ class _MemberReply(_Reply):
 
     @property
     def nothing_done(self) -> bool:
-        """The event asked for changes and not one of them was made."""
+        """The event asked for changes and not one of them was made (for a removal, a member
+        already gone counts as removed)."""
+        undone = UNDONE - {"not_found"} if self.absent_is_done else UNDONE
         asked = [row for row in self.rows if row.result != "unchanged"]
-        return bool(asked) and all(row.result in UNDONE for row in asked)
+        return bool(asked) and all(row.result in undone for row in asked)
 
     def _members(self) -> dict[str, object]:
         rows = self.rows

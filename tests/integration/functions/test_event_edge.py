@@ -282,6 +282,18 @@ def test_an_event_whose_members_are_all_missing_is_not_a_quiet_success(
     assert {w["correlation_id"] for w in warnings} == {event["id"]}
 
 
+def test_a_removal_of_members_already_gone_is_done_not_refused(functions: Functions) -> None:
+    event = load_event("member_events/cloudevent_deregister")
+    event["data"]["members"] = [{"address": "192.168.1.99", "protocol_port": 80}]
+
+    reply = functions.invoke("member_events", event)
+
+    (result,) = reply["events"]
+    assert result["status"] == "applied"
+    assert reply["ok"] is True
+    assert result["result"]["counts"] == {"not_found": 1}
+
+
 def test_a_refused_member_is_counted_and_logged_with_its_reason(
     functions: Functions, logs: io.StringIO
 ) -> None:

@@ -249,6 +249,13 @@ def test_batch_remove_with_drain_sets_weight_zero_and_the_poller_deletes_it_late
     assert waits(api, kind="drain") == []
 
 
+def test_batch_remove_of_members_already_gone_is_done(api: Api) -> None:
+    reply = api.request("POST", path(api, REMOVE), json={"members": [endpoint("192.168.1.99")]})
+
+    assert reply.status_code == 200, reply.text
+    assert (reply.json()["status"], reply.json()["counts"]) == ("applied", {"not_found": 1})
+
+
 def test_batch_remove_of_members_elbsync_did_not_create_is_refused_with_422(api: Api) -> None:
     before = pool_state(api)
 
